@@ -1,0 +1,71 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildImage, BuildFailure, type BuildProgress } from './build.js';
+import { dockerClient } from './docker.js';
+import { parseDockerfileInstructions } from './dockerfile.js';
+
+const docker = await dockerClient();
+const tag = `devloop-test/build:${process.pid}`;
+let dir: string;
+
+beforeAll(async () => {
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new Error(`these tests need the Docker engine (DOCKER_HOST or /var/run/docker.sock): ${(err as Error).message}`);
+  }
+  dir = await mkdtemp(path.join(os.tmpdir(), 'devloop-build-'));
+});
+afterAll(async () => {
+  await docker.getImage(tag).remove({ force: true }).catch(() => {});
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('buildImage', () => {
+  it('builds from a streamed context, reports steps and tags the image', async () => {
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\n# a comment\nCOPY hello.txt /hello.txt\n');
+    await writeFile(path.join(dir, 'hello.txt'), 'hi');
+    await writeFile(path.join(dir, 'ignored.txt'), 'x');
+    await writeFile(path.join(dir, '.dockerignore'), 'ignored.txt\n');
+    const progress: BuildProgress[] = [];
+    const id = await buildImage(
+      docker,
+      { service: 's', contextDir: dir, dockerfile: 'Dockerfile', image: tag, buildArgs: {}, labels: { 'dev.devloop.test': '1' } },
+      (p) => progress.push(p),
+    );
+    const info = await docker.getImage(tag).inspect();
+    expect(info.Id).toBe(id);
+    expect(info.Config.Labels?.['dev.devloop.test']).toBe('1');
+    expect(progress.filter((p) => p.kind === 'step').map((p) => (p.kind === 'step' ? p.instruction : ''))).toEqual([
+      'FROM scratch',
+      'COPY hello.txt /hello.txt',
+      // The classic builder applies API labels as one extra step.
+      'LABEL dev.devloop.test=1',
+    ]);
+  });
+
+  it('names the failing step with its Dockerfile line and keeps its last output', async () => {
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\n\nCOPY hello.txt /hello.txt\nCOPY ignored.txt /x\n');
+    const err = await buildImage(
+      docker,
+      { service: 's', contextDir: dir, dockerfile: 'Dockerfile', image: tag, buildArgs: {}, labels: {} },
+      () => {},
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildFailure);
+    const failure = err as BuildFailure;
+    expect(failure.step).toBe(`Step 3/3 : COPY ignored.txt /x (${path.basename(dir)}/Dockerfile:4)`);
+    expect(failure.message).toMatch(/ignored\.txt/);
+  });
+});
+
+describe('parseDockerfileInstructions', () => {
+  it('joins continuation lines and skips comments', () => {
+    expect(parseDockerfileInstructions('# syntax\nFROM x AS b\n\nRUN a \\\n  # inner\n  && b\nCMD ["x"]')).toEqual([
+      { line: 2, text: 'FROM x AS b' },
+      { line: 4, text: 'RUN a && b' },
+      { line: 7, text: 'CMD ["x"]' },
+    ]);
+  });
+});

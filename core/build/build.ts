@@ -1,0 +1,109 @@
+import path from 'node:path';
+import type Dockerode from 'dockerode';
+import { contextTarStream } from './context.js';
+import { followProgress } from './docker.js';
+import { locateStep } from './dockerfile.js';
+
+export interface BuildRequest {
+  service: string;
+  /** Absolute build context directory. */
+  contextDir: string;
+  /** Dockerfile path relative to the context. */
+  dockerfile: string;
+  /** Full image reference to tag the result with. */
+  image: string;
+  buildArgs: Record<string, string>;
+  target?: string;
+  labels: Record<string, string>;
+}
+
+export type BuildProgress =
+  | { kind: 'step'; step: number; total: number; instruction: string }
+  | { kind: 'log'; line: string };
+
+/** A build that the daemon rejected: which step failed and what it printed last. */
+export class BuildFailure extends Error {
+  constructor(
+    message: string,
+    readonly step: string | undefined,
+    readonly lastLines: string[],
+  ) {
+    super(message);
+    this.name = 'BuildFailure';
+  }
+}
+
+interface BuildMessage {
+  stream?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string };
+}
+
+const STEP = /^Step (\d+)\/(\d+) : (.*)$/;
+const LAST_LINES = 10;
+
+/**
+ * Builds one image with the classic builder API, streaming the context as a tar. Reports each Dockerfile step and
+ * output line; on failure throws BuildFailure naming the step (with its Dockerfile line) and its last output lines.
+ */
+export async function buildImage(docker: Dockerode, req: BuildRequest, onProgress: (p: BuildProgress) => void): Promise<string> {
+  const context = contextTarStream(req.contextDir, req.dockerfile);
+  const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+    t: req.image,
+    dockerfile: req.dockerfile.split(path.sep).join('/'),
+    buildargs: req.buildArgs,
+    labels: req.labels,
+    rm: true,
+    forcerm: true,
+    ...(req.target ? { target: req.target } : {}),
+  });
+
+  let step: { step: number; total: number; instruction: string } | undefined;
+  let stepLines: string[] = [];
+  let pending = '';
+  let error: string | undefined;
+  let imageId: string | undefined;
+
+  const onLine = (line: string) => {
+    const m = STEP.exec(line);
+    if (m) {
+      step = { step: Number(m[1]), total: Number(m[2]), instruction: m[3]! };
+      stepLines = [];
+      onProgress({ kind: 'step', ...step });
+      return;
+    }
+    if (line.trim() === '') return;
+    stepLines.push(line);
+    if (stepLines.length > LAST_LINES * 4) stepLines = stepLines.slice(-LAST_LINES);
+    onProgress({ kind: 'log', line });
+  };
+
+  await followProgress<BuildMessage>(docker, stream, (msg) => {
+    if (msg.stream !== undefined) {
+      pending += msg.stream;
+      const parts = pending.split('\n');
+      pending = parts.pop() ?? '';
+      for (const line of parts) onLine(line.replace(/\r$/, ''));
+    }
+    if (msg.aux?.ID) imageId = msg.aux.ID;
+    if (msg.error !== undefined || msg.errorDetail?.message !== undefined) error = msg.errorDetail?.message ?? msg.error;
+  });
+  if (pending) onLine(pending);
+
+  if (error !== undefined) {
+    let where: string | undefined;
+    if (step) {
+      const line = await locateStep(path.join(req.contextDir, req.dockerfile), step.instruction, step.step);
+      const file = path.join(path.basename(req.contextDir), req.dockerfile);
+      where = `Step ${step.step}/${step.total} : ${step.instruction}${line ? ` (${file}:${line})` : ''}`;
+    }
+    const lastLines = stepLines.filter((l) => !l.startsWith(' ---> ')).slice(-LAST_LINES);
+    throw new BuildFailure(error.trim(), where, lastLines);
+  }
+  if (!imageId) {
+    const inspected = await docker.getImage(req.image).inspect();
+    imageId = inspected.Id;
+  }
+  return imageId;
+}

@@ -1,0 +1,101 @@
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import ignoreModule from '@balena/dockerignore';
+import { pack as tarPack } from 'tar-stream';
+
+// The package is CommonJS with a default export function.
+const createIgnore = ignoreModule as unknown as (opts?: { ignorecase?: boolean }) => {
+  add(patterns: string | string[]): unknown;
+  ignores(p: string): boolean;
+};
+
+/** Fixed mtime so identical trees produce identical tar streams (and the builder's cache keys stay stable). */
+const EPOCH = new Date(0);
+
+export interface ContextFile {
+  /** POSIX path relative to the context root. */
+  name: string;
+  abs: string;
+  kind: 'file' | 'dir' | 'symlink';
+}
+
+/** Reads .dockerignore patterns the way the Docker CLI does: one per line, '#' comments, blank lines ignored. */
+export async function readDockerignore(contextDir: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path.join(contextDir, '.dockerignore'), 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/**
+ * Lists what goes into the build context: every path not excluded by .dockerignore. The Dockerfile and
+ * .dockerignore are always sent, as the Docker CLI does. A directory matched by a pattern is only descended into
+ * when an exception pattern (`!…`) could re-include something inside it.
+ */
+export async function listContext(contextDir: string, dockerfile = 'Dockerfile'): Promise<ContextFile[]> {
+  const patterns = await readDockerignore(contextDir);
+  const ig = createIgnore();
+  ig.add(patterns);
+  const hasExceptions = patterns.some((p) => p.startsWith('!'));
+  const always = new Set([path.posix.normalize(dockerfile.split(path.sep).join('/')), '.dockerignore']);
+  const out: ContextFile[] = [];
+
+  async function walk(relDir: string): Promise<void> {
+    const absDir = path.join(contextDir, relDir);
+    const entries = await readdir(absDir, { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const rel = relDir === '' ? entry.name : `${relDir}/${entry.name}`;
+      const abs = path.join(absDir, entry.name);
+      const ignored = !always.has(rel) && ig.ignores(rel);
+      if (entry.isDirectory()) {
+        if (ignored && !hasExceptions) continue;
+        if (!ignored) out.push({ name: rel, abs, kind: 'dir' });
+        await walk(rel);
+      } else if (!ignored) {
+        out.push({ name: rel, abs, kind: entry.isSymbolicLink() ? 'symlink' : 'file' });
+      }
+    }
+  }
+  await walk('');
+  return out;
+}
+
+/** A tar stream of the build context, produced lazily (files are read as the daemon consumes the stream). */
+export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile'): Readable {
+  const pack = tarPack();
+  void (async () => {
+    try {
+      const files = await listContext(contextDir, dockerfile);
+      for (const f of files) {
+        const st = await lstat(f.abs);
+        if (f.kind === 'dir') {
+          pack.entry({ name: f.name, type: 'directory', mode: st.mode & 0o7777, mtime: EPOCH });
+        } else if (f.kind === 'symlink') {
+          pack.entry({ name: f.name, type: 'symlink', linkname: await readlink(f.abs), mode: st.mode & 0o7777, mtime: EPOCH });
+        } else {
+          await new Promise<void>((resolve, reject) => {
+            const entry = pack.entry({ name: f.name, size: st.size, mode: st.mode & 0o7777, mtime: EPOCH }, (err) =>
+              err ? reject(err) : resolve(),
+            );
+            const src = createReadStream(f.abs);
+            src.on('error', reject);
+            src.pipe(entry);
+          });
+        }
+      }
+      pack.finalize();
+    } catch (err) {
+      pack.destroy(err as Error);
+    }
+  })();
+  return pack as unknown as Readable;
+}

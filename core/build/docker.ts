@@ -1,0 +1,55 @@
+import type Dockerode from 'dockerode';
+import { ExternalError, UserError } from '../errors.js';
+
+/**
+ * The Docker Engine API version devloop speaks. 1.41 is what Docker 20.10 serves; newer engines still accept it.
+ * DOCKER_API_VERSION overrides, as it does for the docker CLI.
+ */
+export const DOCKER_API_VERSION = process.env.DOCKER_API_VERSION ? `v${process.env.DOCKER_API_VERSION.replace(/^v/, '')}` : 'v1.41';
+
+let client: Dockerode | undefined;
+
+/** One shared dockerode client (DOCKER_HOST is honoured by docker-modem); loaded lazily. */
+export async function dockerClient(): Promise<Dockerode> {
+  if (!client) {
+    const { default: Docker } = await import('dockerode');
+    client = new Docker({ version: DOCKER_API_VERSION });
+  }
+  return client;
+}
+
+/** Fails with a user-facing error when the engine is not reachable. */
+export async function ensureDockerReachable(docker: Dockerode): Promise<void> {
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new UserError(`cannot reach the Docker engine (${(err as Error).message})`, {
+      hint: 'start Docker, or point DOCKER_HOST at a running engine',
+      cause: err,
+    });
+  }
+}
+
+/** Reads a dockerode progress stream to the end; resolves with every message, rejects on a stream error. */
+export function followProgress<T extends object>(
+  docker: Dockerode,
+  stream: NodeJS.ReadableStream,
+  onMessage: (msg: T) => void,
+): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null, output: T[]) => (err ? reject(err) : resolve(output)),
+      (msg: T) => onMessage(msg),
+    );
+  });
+}
+
+export function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { statusCode?: number }).statusCode === 404;
+}
+
+export function dockerCallFailed(call: string, err: unknown): ExternalError {
+  const e = err as { message?: string; json?: { message?: string } };
+  return new ExternalError(`${call} failed: ${e.json?.message ?? e.message ?? String(err)}`, { cause: err });
+}

@@ -1,0 +1,53 @@
+/**
+ * Everything the engine reports, as one discriminated union. Renderers (plain lines, JSON lines, the terminal UI)
+ * subscribe to these; the engine never formats output itself.
+ */
+export type TargetKind = 'kind' | 'remote' | 'docker';
+
+export interface PlannedService {
+  name: string;
+  /** Content version: the image tag and the value recorded in the cluster. */
+  version: string;
+  image: string;
+  dependsOn: string[];
+}
+
+export type EngineEvent =
+  | { type: 'run.started'; at: number; command: string; target: TargetKind; where: string }
+  | { type: 'plan.computed'; at: number; services: PlannedService[] }
+  | { type: 'namespace.created'; at: number; namespace: string }
+  | { type: 'service.current'; at: number; service: string; version: string }
+  | { type: 'build.started'; at: number; service: string; image: string }
+  | { type: 'build.step'; at: number; service: string; step: number; total: number; instruction: string }
+  | { type: 'build.log'; at: number; service: string; line: string }
+  | { type: 'build.finished'; at: number; service: string; image: string; durationMs: number }
+  | { type: 'build.skipped'; at: number; service: string; image: string; reason: 'exists-locally' | 'exists-in-registry' }
+  | {
+      type: 'build.failed';
+      at: number;
+      service: string;
+      message: string;
+      /** e.g. "Step 3/5 : RUN make" with its Dockerfile location when known. */
+      step?: string;
+      lastLines: string[];
+    }
+  | { type: 'build.blocked'; at: number; service: string; because: string }
+  | { type: 'deliver.started'; at: number; service: string; image: string; target: TargetKind }
+  | { type: 'deliver.progress'; at: number; service: string; message: string }
+  | { type: 'deliver.finished'; at: number; service: string; image: string; skipped: boolean }
+  | { type: 'deliver.failed'; at: number; service: string; message: string }
+  | { type: 'deploy.applied'; at: number; service: string; objects: string[] }
+  | { type: 'deploy.pruned'; at: number; service: string; object: string }
+  | { type: 'deploy.failed'; at: number; service: string; message: string }
+  | { type: 'rollout.progress'; at: number; service: string; ready: number; desired: number; message?: string }
+  | { type: 'rollout.ready'; at: number; service: string; durationMs: number }
+  | { type: 'rollout.failed'; at: number; service: string; reason: string; message: string }
+  | { type: 'down.deleted'; at: number; object: string }
+  | { type: 'down.kept'; at: number; object: string; reason: string }
+  | { type: 'warning'; at: number; service?: string; message: string }
+  | { type: 'run.finished'; at: number; ok: boolean; durationMs: number; failed: string[] };
+
+export type EngineEventType = EngineEvent['type'];
+
+/** An event before the bus stamps it with the time. */
+export type EngineEventInput = EngineEvent extends infer E ? (E extends { at: number } ? Omit<E, 'at'> : never) : never;

@@ -1,0 +1,125 @@
+import type { EngineEvent, EngineEventInput, PlannedService, TargetKind } from './events.js';
+import { EventBus } from './bus.js';
+
+export type ServicePhase =
+  | 'pending'
+  | 'current'
+  | 'building'
+  | 'built'
+  | 'build-failed'
+  | 'blocked'
+  | 'delivering'
+  | 'delivered'
+  | 'deliver-failed'
+  | 'deploying'
+  | 'deploy-failed'
+  | 'rolling-out'
+  | 'ready'
+  | 'rollout-failed';
+
+export interface ServiceState {
+  name: string;
+  version: string;
+  image: string;
+  phase: ServicePhase;
+  /** Build step "n/total" while building. */
+  step?: string;
+  ready?: number;
+  desired?: number;
+  /** One line saying why the service failed, when it did. */
+  problem?: string;
+  /** Last log lines of the current build (bounded). */
+  log: string[];
+  built: boolean;
+  applied: boolean;
+}
+
+export interface EngineState {
+  command?: string;
+  target?: TargetKind;
+  where?: string;
+  startedAt?: number;
+  finished?: { ok: boolean; durationMs: number; failed: string[] };
+  services: Record<string, ServiceState>;
+  order: string[];
+  warnings: string[];
+}
+
+export const initialState: EngineState = { services: {}, order: [], warnings: [] };
+
+const LOG_LINES_KEPT = 20;
+
+function fresh(p: PlannedService): ServiceState {
+  return { name: p.name, version: p.version, image: p.image, phase: 'pending', log: [], built: false, applied: false };
+}
+
+function update(state: EngineState, name: string, patch: (s: ServiceState) => Partial<ServiceState>): EngineState {
+  const current = state.services[name] ?? { ...fresh({ name, version: '', image: '', dependsOn: [] }) };
+  const order = state.order.includes(name) ? state.order : [...state.order, name];
+  return { ...state, order, services: { ...state.services, [name]: { ...current, ...patch(current) } } };
+}
+
+/** Pure: the state after `event`. The terminal UI and `status` views are functions of this. */
+export function reduce(state: EngineState, event: EngineEvent): EngineState {
+  switch (event.type) {
+    case 'run.started':
+      return { ...initialState, command: event.command, target: event.target, where: event.where, startedAt: event.at };
+    case 'plan.computed': {
+      const services: Record<string, ServiceState> = {};
+      for (const p of event.services) services[p.name] = fresh(p);
+      return { ...state, services, order: event.services.map((s) => s.name) };
+    }
+    case 'service.current':
+      return update(state, event.service, () => ({ phase: 'current', version: event.version }));
+    case 'build.started':
+      return update(state, event.service, () => ({ phase: 'building', image: event.image, log: [], step: undefined }));
+    case 'build.step':
+      return update(state, event.service, () => ({ step: `${event.step}/${event.total}` }));
+    case 'build.log':
+      return update(state, event.service, (s) => ({ log: [...s.log, event.line].slice(-LOG_LINES_KEPT) }));
+    case 'build.finished':
+      return update(state, event.service, () => ({ phase: 'built', built: true, image: event.image }));
+    case 'build.skipped':
+      return update(state, event.service, () => ({ phase: 'built', image: event.image }));
+    case 'build.failed':
+      return update(state, event.service, () => ({
+        phase: 'build-failed',
+        problem: `build failed${event.step ? ` at ${event.step}` : ''}: ${event.message}`,
+      }));
+    case 'build.blocked':
+      return update(state, event.service, () => ({ phase: 'blocked', problem: `not built: ${event.because}` }));
+    case 'deliver.started':
+      return update(state, event.service, () => ({ phase: 'delivering' }));
+    case 'deliver.finished':
+      return update(state, event.service, () => ({ phase: 'delivered' }));
+    case 'deliver.failed':
+      return update(state, event.service, () => ({ phase: 'deliver-failed', problem: event.message }));
+    case 'deploy.applied':
+      return update(state, event.service, () => ({ phase: 'rolling-out', applied: true }));
+    case 'deploy.failed':
+      return update(state, event.service, () => ({ phase: 'deploy-failed', problem: event.message }));
+    case 'rollout.progress':
+      return update(state, event.service, () => ({ ready: event.ready, desired: event.desired }));
+    case 'rollout.ready':
+      return update(state, event.service, () => ({ phase: 'ready' }));
+    case 'rollout.failed':
+      return update(state, event.service, () => ({ phase: 'rollout-failed', problem: `${event.reason}: ${event.message}` }));
+    case 'warning':
+      return { ...state, warnings: [...state.warnings, event.service ? `${event.service}: ${event.message}` : event.message] };
+    case 'run.finished':
+      return { ...state, finished: { ok: event.ok, durationMs: event.durationMs, failed: event.failed } };
+    default:
+      return state;
+  }
+}
+
+/** The engine's bus: stamps events with the time and folds them into EngineState. */
+export class EngineBus extends EventBus<EngineState, EngineEvent> {
+  constructor() {
+    super(initialState, reduce);
+  }
+
+  emit(event: EngineEventInput): void {
+    this.publish({ ...event, at: Date.now() } as EngineEvent);
+  }
+}
