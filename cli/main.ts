@@ -8,6 +8,9 @@ import { exitCodeFor, formatError, UserError } from '../core/errors.js';
 const commands: Record<string, () => Promise<{ register(program: Command): void }>> = {
   plan: () => import('./commands/plan.js'),
   init: () => import('./commands/init.js'),
+  up: () => import('./commands/up.js'),
+  status: () => import('./commands/status.js'),
+  down: () => import('./commands/down.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { workDir } from '../main.js';
+import { openSession, targetFlags, type CommonFlags } from '../render/session.js';
+
+export function register(program: Command): void {
+  targetFlags(program.command('down'))
+    .description('remove everything devloop deployed for you (and your namespace, unless kept)')
+    .option('--keep-namespace', 'leave the namespace in place')
+    .option('--json', 'print one JSON object per event')
+    .action(async (flags: CommonFlags & { keepNamespace?: boolean }) => {
+      const session = await openSession(workDir(program), flags);
+      const { down } = await import('../../core/engine/down.js');
+      await down(session.bus, { project: session.project, developer: session.developer, target: session.target, keepNamespace: !!flags.keepNamespace });
+    });
+}

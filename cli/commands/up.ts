@@ -1,0 +1,56 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import { UserError } from '../../core/errors.js';
+import { workDir } from '../main.js';
+import { openSession, targetFlags, type CommonFlags } from '../render/session.js';
+
+interface UpFlags extends CommonFlags {
+  once?: boolean;
+  parallel?: string;
+  timeout?: string;
+}
+
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive whole number, not "${value}"`);
+  return n;
+}
+
+export function register(program: Command): void {
+  targetFlags(program.command('up'))
+    .description('build what changed, deliver it and deploy it, then wait until it is ready')
+    .option('--once', 'run one pass and exit (exit code 1 when a service fails)')
+    .option('--parallel <n>', 'builds to run at once', String(os.availableParallelism()))
+    .option('--timeout <seconds>', 'how long to wait for each service to become ready', '120')
+    .option('--json', 'print one JSON object per event')
+    .option('-v, --verbose', 'also print build output and push progress')
+    .action(async (flags: UpFlags) => {
+      if (!flags.once) {
+        throw new UserError('`devloop up` currently runs one pass only', { hint: 'run `devloop up --once`' });
+      }
+      const parallel = positiveInt('--parallel', flags.parallel, os.availableParallelism());
+      const timeoutMs = positiveInt('--timeout', flags.timeout, 120) * 1000;
+      const session = await openSession(workDir(program), flags);
+      const { contentVersions } = await import('../../core/engine/versions.js');
+      const versions = await contentVersions(session.project);
+      const { upOnce } = await import('../../core/engine/up.js');
+      const controller = new AbortController();
+      const onSignal = () => controller.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        const result = await upOnce(session.bus, {
+          project: session.project,
+          developer: session.developer,
+          target: session.target,
+          versions,
+          parallel,
+          timeoutMs,
+          signal: controller.signal,
+        });
+        if (!result.ok) process.exitCode = 1;
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+    });
+}

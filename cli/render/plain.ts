@@ -1,0 +1,98 @@
+import type { EngineEvent } from '../../core/engine/events.js';
+
+export interface PlainOptions {
+  color: boolean;
+  /** Also print build output lines and per-layer delivery progress. */
+  verbose: boolean;
+  write: (line: string) => void;
+}
+
+const paint = (on: boolean, code: number) => (s: string) => (on ? `\u001b[${code}m${s}\u001b[0m` : s);
+
+/** True when stdout is a terminal and NO_COLOR is not set (https://no-color.org). */
+export function useColor(stream: NodeJS.WriteStream): boolean {
+  return !!stream.isTTY && !('NO_COLOR' in process.env && process.env.NO_COLOR !== '');
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** One line per event (or none): what a person watching `devloop up --once` wants to see. Pure. */
+export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | 'verbose'>): string[] {
+  const red = paint(opts.color, 31);
+  const green = paint(opts.color, 32);
+  const dim = paint(opts.color, 2);
+  const bold = paint(opts.color, 1);
+  const svc = (name: string) => bold(name);
+  switch (e.type) {
+    case 'run.started':
+      return [`${e.command} → ${e.where} (${e.target})`];
+    case 'plan.computed':
+      return [`${e.services.length} service${e.services.length === 1 ? '' : 's'}: ${e.services.map((s) => `${s.name}@${s.version.slice(0, 12)}`).join(', ')}`];
+    case 'namespace.created':
+      return [`created namespace ${e.namespace}`];
+    case 'service.current':
+      return [`${svc(e.service)} current (${e.version.slice(0, 12)}), nothing to do`];
+    case 'build.started':
+      return [`${svc(e.service)} building ${e.image}`];
+    case 'build.step':
+      return [`${svc(e.service)} step ${e.step}/${e.total}: ${e.instruction}`];
+    case 'build.log':
+      return opts.verbose ? [dim(`${e.service} | ${e.line}`)] : [];
+    case 'build.finished':
+      return [`${svc(e.service)} built in ${seconds(e.durationMs)}`];
+    case 'build.skipped':
+      return [`${svc(e.service)} ${e.image} already ${e.reason === 'exists-in-registry' ? 'in the registry' : 'built'}, not rebuilt`];
+    case 'build.failed':
+      return [
+        red(`${svc(e.service)} build failed${e.step ? ` at ${e.step}` : ''}: ${e.message}`),
+        ...e.lastLines.map((l) => dim(`${e.service} | ${l}`)),
+      ];
+    case 'build.blocked':
+      return [red(`${svc(e.service)} not built: ${e.because}`)];
+    case 'deliver.started':
+      return [`${svc(e.service)} ${e.target === 'remote' ? 'pushing' : 'loading'} ${e.image}`];
+    case 'deliver.progress':
+      return opts.verbose ? [dim(`${e.service} | ${e.message}`)] : [];
+    case 'deliver.finished':
+      return [`${svc(e.service)} ${e.skipped ? 'already delivered' : 'delivered'}`];
+    case 'deliver.failed':
+      return [red(`${svc(e.service)} delivery failed: ${e.message}`)];
+    case 'deploy.applied':
+      return [`${svc(e.service)} applied ${e.objects.join(', ')}`];
+    case 'deploy.pruned':
+      return [`${svc(e.service)} pruned ${e.object}`];
+    case 'deploy.failed':
+      return [red(`${svc(e.service)} deploy failed: ${e.message}`)];
+    case 'rollout.progress':
+      return [`${svc(e.service)} ${e.ready}/${e.desired} ready${e.message ? ` (${e.message})` : ''}`];
+    case 'rollout.ready':
+      return [green(`${svc(e.service)} ready in ${seconds(e.durationMs)}`)];
+    case 'rollout.failed':
+      return [red(`${svc(e.service)} ${e.reason}: ${e.message}`)];
+    case 'down.deleted':
+      return [`deleted ${e.object}`];
+    case 'down.kept':
+      return [`kept ${e.object}: ${e.reason}`];
+    case 'warning':
+      return [`${e.service ? `${svc(e.service)} ` : ''}warning: ${e.message}`];
+    case 'run.finished':
+      return [e.ok ? green(`done in ${seconds(e.durationMs)}`) : red(`failed: ${e.failed.join(', ')} (${seconds(e.durationMs)})`)];
+  }
+}
+
+function timestamp(at: number): string {
+  const d = new Date(at);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
+}
+
+/** A subscriber printing timestamped plain lines. */
+export function plainRenderer(opts: PlainOptions): (e: EngineEvent) => void {
+  return (e) => {
+    for (const line of formatEvent(e, opts)) opts.write(`${timestamp(e.at)} ${line}\n`);
+  };
+}
+
+/** A subscriber printing one JSON object per event and line. */
+export function jsonRenderer(write: (line: string) => void): (e: EngineEvent) => void {
+  return (e) => write(`${JSON.stringify(e)}\n`);
+}

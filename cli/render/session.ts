@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import { loadProject } from '../../core/config/load.js';
+import type { ProjectConfig } from '../../core/config/types.js';
+import { EngineBus } from '../../core/engine/state.js';
+import { resolveDeveloper, selectTarget, type Target, type TargetOptions } from '../../core/target/select.js';
+import { UserError } from '../../core/errors.js';
+import { jsonRenderer, plainRenderer, useColor } from './plain.js';
+
+export interface CommonFlags {
+  target?: string;
+  context?: string;
+  namespace?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+/** Adds the flags every deploy-side command shares. */
+export function targetFlags(cmd: Command): Command {
+  return cmd
+    .option('--target <target>', 'where to run: "kubernetes" (the current kube context) or "docker" (local containers)')
+    .option('--context <name>', 'kube context to use instead of the current one')
+    .option('-n, --namespace <name>', 'namespace to use instead of <project>-<developer>');
+}
+
+export interface Session {
+  project: ProjectConfig;
+  developer: string;
+  target: Target;
+  bus: EngineBus;
+}
+
+/** Loads the project, picks the target and wires a renderer (plain lines or JSON lines) to a new engine bus. */
+export async function openSession(dir: string, flags: CommonFlags, withRenderer = true): Promise<Session> {
+  if (flags.target !== undefined && flags.target !== 'docker' && flags.target !== 'kubernetes') {
+    throw new UserError(`--target must be "kubernetes" or "docker", not "${flags.target}"`);
+  }
+  const project = await loadProject(dir);
+  const developer = await resolveDeveloper(project);
+  const opts: TargetOptions = {
+    ...(flags.target ? { target: flags.target as 'docker' | 'kubernetes' } : {}),
+    ...(flags.context ? { context: flags.context } : {}),
+    ...(flags.namespace ? { namespace: flags.namespace } : {}),
+  };
+  const target = await selectTarget(project, developer, opts);
+  const bus = new EngineBus();
+  if (withRenderer) {
+    const write = (s: string) => process.stdout.write(s);
+    bus.subscribe(flags.json ? jsonRenderer(write) : plainRenderer({ color: useColor(process.stdout), verbose: !!flags.verbose, write }));
+  }
+  return { project, developer, target, bus };
+}

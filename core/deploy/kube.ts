@@ -1,0 +1,81 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { ExternalError, UserError } from '../errors.js';
+
+/** The Kubernetes clients one run needs, created from one kubeconfig context. */
+export interface Kube {
+  lib: typeof k8s;
+  config: k8s.KubeConfig;
+  context: string;
+  objects: k8s.KubernetesObjectApi;
+  core: k8s.CoreV1Api;
+  apps: k8s.AppsV1Api;
+}
+
+/** The kubeconfig files kubectl would read, that exist. */
+export function kubeconfigFiles(): string[] {
+  const env = process.env.KUBECONFIG;
+  const files = env ? env.split(path.delimiter).filter(Boolean) : [path.join(os.homedir(), '.kube', 'config')];
+  return files.filter((f) => existsSync(f));
+}
+
+/** Loads kubeconfig (lazily importing the client) and selects `context` or the current one; undefined when there is none. */
+export async function loadKube(context?: string): Promise<Kube | undefined> {
+  if (kubeconfigFiles().length === 0) {
+    if (context) throw new UserError(`kube context "${context}" requested but no kubeconfig was found`, { hint: 'set KUBECONFIG or create ~/.kube/config' });
+    return undefined;
+  }
+  const lib = await import('@kubernetes/client-node');
+  const config = new lib.KubeConfig();
+  config.loadFromDefault();
+  if (context) {
+    if (!config.getContextObject(context)) {
+      throw new UserError(`kube context "${context}" does not exist`, {
+        hint: `known contexts: ${config.getContexts().map((c) => c.name).join(', ') || '(none)'}`,
+      });
+    }
+    config.setCurrentContext(context);
+  }
+  const current = config.getCurrentContext();
+  if (!current || !config.getContextObject(current)) return undefined;
+  return {
+    lib,
+    config,
+    context: current,
+    objects: lib.KubernetesObjectApi.makeApiClient(config),
+    core: config.makeApiClient(lib.CoreV1Api),
+    apps: config.makeApiClient(lib.AppsV1Api),
+  };
+}
+
+export function statusCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown };
+  return typeof e?.code === 'number' ? e.code : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+}
+
+export function isNotFound(err: unknown): boolean {
+  return statusCode(err) === 404;
+}
+
+/** Wraps a failed API call: forbidden becomes a user error with a hint, the rest names the call and the server's message. */
+export function kubeCallFailed(call: string, err: unknown): Error {
+  const code = statusCode(err);
+  const body = (err as { body?: unknown }).body;
+  let message = (err as Error).message ?? String(err);
+  if (typeof body === 'string') {
+    try {
+      message = (JSON.parse(body) as { message?: string }).message ?? message;
+    } catch {
+      message = body || message;
+    }
+  } else if (body && typeof body === 'object' && 'message' in body) {
+    message = String((body as { message: unknown }).message);
+  }
+  if (code === 403) return new UserError(`${call} was forbidden: ${message}`, { hint: 'ask for access to this namespace, or choose another with --namespace' });
+  if (code === undefined && /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|socket hang up/.test(message)) {
+    return new UserError(`cannot reach the Kubernetes API for ${call}: ${message}`, { hint: 'is the cluster running? check `kubectl cluster-info`' });
+  }
+  return new ExternalError(`${call} failed${code ? ` (HTTP ${code})` : ''}: ${message}`, { cause: err });
+}

@@ -1,0 +1,27 @@
+/** The labels and annotations by which devloop recognises what it owns. */
+export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'devloop';
+export const PROJECT_LABEL = 'devloop.dev/project';
+export const DEVELOPER_LABEL = 'devloop.dev/developer';
+export const SERVICE_LABEL = 'devloop.dev/service';
+export const VERSION_ANNOTATION = 'devloop.dev/content-version';
+export const MANIFEST_HASH_ANNOTATION = 'devloop.dev/manifest-hash';
+export const INVENTORY_ANNOTATION = 'devloop.dev/objects';
+export const FIELD_MANAGER = 'devloop';
+
+/** Turns any string into a valid label value / DNS label fragment (lowercase, [a-z0-9-], max 63). */
+export function toLabelValue(s: string): string {
+  const v = s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/g, '');
+  return v || 'unknown';
+}
+
+export function ownerSelector(project: string, developer: string, service?: string): string {
+  const parts = [`${MANAGED_BY}=${MANAGED_BY_VALUE}`, `${PROJECT_LABEL}=${toLabelValue(project)}`, `${DEVELOPER_LABEL}=${toLabelValue(developer)}`];
+  if (service) parts.push(`${SERVICE_LABEL}=${service}`);
+  return parts.join(',');
+}

@@ -1,0 +1,70 @@
+import os from 'node:os';
+import type { ProjectConfig } from '../config/types.js';
+import { UserError } from '../errors.js';
+import { loadKube, type Kube } from '../deploy/kube.js';
+import { toLabelValue } from '../deploy/labels.js';
+import type { TargetKind } from '../engine/events.js';
+
+export interface TargetOptions {
+  /** "docker" forces the local Docker target; "kubernetes" requires a kube context. */
+  target?: 'docker' | 'kubernetes';
+  context?: string;
+  namespace?: string;
+}
+
+export type Target =
+  | { kind: 'docker'; where: string }
+  | { kind: 'kind'; cluster: string; kube: Kube; namespace: string; where: string }
+  | { kind: 'remote'; registry: string; kube: Kube; namespace: string; where: string };
+
+/** Developer name: DEVLOOP_DEVELOPER, then devloop.yaml, then git's user.name, then the OS user. */
+export async function resolveDeveloper(project: ProjectConfig): Promise<string> {
+  const fromEnv = process.env.DEVLOOP_DEVELOPER?.trim();
+  if (fromEnv) return toLabelValue(fromEnv);
+  if (project.developer) return toLabelValue(project.developer);
+  try {
+    const { execa } = await import('execa');
+    const { stdout } = await execa('git', ['config', 'user.name'], { cwd: project.root });
+    if (stdout.trim()) return toLabelValue(stdout.trim());
+  } catch {
+    // No git user configured: fall through to the OS user.
+  }
+  return toLabelValue(os.userInfo().username);
+}
+
+/** `<project>-<developer>`, kept a valid namespace name. */
+export function developerNamespace(project: string, developer: string): string {
+  return toLabelValue(`${project}-${developer}`);
+}
+
+/**
+ * Where `up` delivers to: the local Docker target when asked for or when there is no kube context; a kind
+ * cluster when the context is `kind-<cluster>`; otherwise a remote cluster fed through the registry.
+ */
+export async function selectTarget(project: ProjectConfig, developer: string, opts: TargetOptions): Promise<Target> {
+  if (opts.target === 'docker') return { kind: 'docker', where: 'local Docker' };
+  const kube = await loadKube(opts.context);
+  if (!kube) {
+    if (opts.target === 'kubernetes') {
+      throw new UserError('no Kubernetes context is configured', { hint: 'set KUBECONFIG or pass --context; or use --target docker' });
+    }
+    return { kind: 'docker', where: 'local Docker' };
+  }
+  const namespace = opts.namespace ?? project.namespace ?? developerNamespace(project.name, developer);
+  if (kube.context.startsWith('kind-')) {
+    const cluster = kube.context.slice('kind-'.length);
+    return { kind: 'kind', cluster, kube, namespace, where: `${kube.context}/${namespace}` };
+  }
+  const registry = (process.env.DEVLOOP_REGISTRY ?? project.registry ?? '').replace(/\/+$/, '');
+  if (!registry) {
+    throw new UserError(`kube context "${kube.context}" is not a kind cluster, so images must go through a registry, and none is configured`, {
+      hint: 'set `registry:` in devloop.yaml or DEVLOOP_REGISTRY (e.g. 127.0.0.1:5000), or use --target docker',
+    });
+  }
+  return { kind: 'remote', registry, kube, namespace, where: `${kube.context}/${namespace}` };
+}
+
+/** The reference a service's image is built and deployed as on this target. */
+export function imageRefFor(target: { kind: TargetKind; registry?: string }, image: string, version: string): string {
+  return target.kind === 'remote' && target.registry ? `${target.registry}/${image}:${version}` : `${image}:${version}`;
+}
