@@ -15,6 +15,8 @@ export interface BuildRequest {
   buildArgs: Record<string, string>;
   target?: string;
   labels: Record<string, string>;
+  /** How to name the Dockerfile in messages (e.g. repo-relative); default: context folder name + dockerfile. */
+  dockerfileLabel?: string;
 }
 
 export type BuildProgress =
@@ -95,7 +97,7 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
     let where: string | undefined;
     if (step) {
       const line = await locateStep(path.join(req.contextDir, req.dockerfile), step.instruction, step.step);
-      const file = path.join(path.basename(req.contextDir), req.dockerfile);
+      const file = req.dockerfileLabel ?? path.join(path.basename(req.contextDir), req.dockerfile);
       where = `Step ${step.step}/${step.total} : ${step.instruction}${line ? ` (${file}:${line})` : ''}`;
     }
     const lastLines = stepLines.filter((l) => !l.startsWith(' ---> ')).slice(-LAST_LINES);

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { ProjectConfig, ServiceConfig } from '../config/types.js';
+import { serviceEdges } from '../workspace/graph.js';
 import { DevloopError, formatError } from '../errors.js';
 import { buildImage, BuildFailure } from '../build/build.js';
 import { dockerClient, ensureDockerReachable } from '../build/docker.js';
@@ -33,20 +34,6 @@ export interface UpResult {
   failed: string[];
 }
 
-/** Service-to-service dependencies: entries of dependsOn that name another service (paths are for content versions). */
-export function serviceDependencies(project: ProjectConfig, service: ServiceConfig): string[] {
-  const names = new Set(project.services.map((s) => s.name));
-  const byPath = new Map(project.services.map((s) => [s.path, s.name]));
-  const deps = new Set<string>();
-  for (const d of service.dependsOn) {
-    const clean = d.replace(/^\.\//, '').replace(/\/+$/, '');
-    if (names.has(clean) && clean !== service.name) deps.add(clean);
-    const owner = byPath.get(clean);
-    if (owner && owner !== service.name) deps.add(owner);
-  }
-  return [...deps];
-}
-
 interface Prepared {
   service: ServiceConfig;
   version: string;
@@ -67,11 +54,12 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   const fail = (name: string) => failed.add(name);
   bus.emit({ type: 'run.started', command: 'up', target: target.kind, where: target.where });
 
+  const edges = serviceEdges(project);
   const planned: PlannedService[] = project.services.map((s) => ({
     name: s.name,
     version: opts.versions[s.name] ?? '',
     image: imageRefFor(target.kind === 'remote' ? { kind: 'remote', registry: target.registry } : { kind: target.kind }, s.image, opts.versions[s.name] ?? ''),
-    dependsOn: serviceDependencies(project, s),
+    dependsOn: edges.get(s.name) ?? [],
   }));
   for (const p of planned) {
     if (!p.version) throw new Error(`no content version for service ${p.name}`);
@@ -239,6 +227,7 @@ async function buildAndDeliver(bus: EngineBus, docker: Dockerode, target: Target
           service: name,
           contextDir: path.resolve(root, prep.service.path),
           dockerfile: prep.service.dockerfile,
+          dockerfileLabel: path.posix.join(prep.service.path, prep.service.dockerfile),
           image: ref,
           buildArgs: prep.service.buildArgs,
           ...(prep.service.target ? { target: prep.service.target } : {}),
@@ -293,11 +282,11 @@ async function deploy(
   const name = prep.service.name;
   const t0 = Date.now();
   if (target.kind === 'docker') {
-    const { parsePorts, runServiceContainer, waitForContainer } = await import('../target/docker.js');
+    const { containerName, parsePorts, runServiceContainer, waitForContainer } = await import('../target/docker.js');
     try {
       const req = { service: name, image: prep.ref, version: prep.version, ports: parsePorts(name, prep.service.ports) };
       await runServiceContainer(docker, owner, req);
-      bus.emit({ type: 'deploy.applied', service: name, objects: [`container/devloop-${name}`] });
+      bus.emit({ type: 'deploy.applied', service: name, objects: [`container/${containerName(owner, name)}`] });
       const r = await waitForContainer(docker, owner, req, timeoutMs);
       if (!r.ok) {
         bus.emit({ type: 'rollout.failed', service: name, reason: r.reason, message: r.message });

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uniqueName } from '../support/env.js';
+import { deleteNamespace, kube } from '../support/kube.js';
+import { askPods, buildCli, devloop, edit, explain, fixtureRepo, servicesWith } from './harness.js';
+
+const MANAGED = 'app.kubernetes.io/managed-by=devloop';
+
+// One fixture repository and one developer namespace, walked through a developer's day in order.
+describe('devloop up --once / status / down on the real cluster', () => {
+  let repo: { dir: string; cleanup(): Promise<void> };
+  const developer = uniqueName('e2e');
+  const namespace = `shop-${developer}`;
+
+  beforeAll(async () => {
+    buildCli();
+    repo = await fixtureRepo();
+  });
+
+  afterAll(async () => {
+    await deleteNamespace(namespace).catch(() => undefined);
+    await repo?.cleanup();
+  });
+
+  it('deploys the three services into the developer namespace', async () => {
+    const run = await devloop(repo.dir, developer, ['up', '--once', '--json']);
+    expect(run.code, explain(run)).toBe(0);
+    expect(servicesWith(run, 'rollout.ready')).toEqual(['orders', 'pricing', 'web']);
+    expect(run.events.find((e) => e.type === 'namespace.created')).toMatchObject({ namespace });
+
+    const ns = await kube().core.readNamespace({ name: namespace });
+    expect(ns.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('devloop');
+    const deployments = await kube().apps.listNamespacedDeployment({ namespace, labelSelector: MANAGED });
+    expect(deployments.items.map((d) => d.metadata?.name).sort()).toEqual(['orders', 'pricing', 'web']);
+    for (const d of deployments.items) {
+      expect(d.metadata?.managedFields?.some((f) => f.manager === 'devloop' && f.operation === 'Apply')).toBe(true);
+      expect(d.metadata?.annotations?.['devloop.dev/content-version']).toBeTruthy();
+      expect(d.spec?.template.spec?.containers[0]?.image).toMatch(new RegExp(`^127\\.0\\.0\\.1:5000/shop/${d.metadata?.name}:`));
+    }
+    expect(await askPods(namespace, 'orders')).toEqual(['orders v1']);
+    expect(await askPods(namespace, 'pricing')).toEqual(['pricing 12.34 EUR']);
+    // web reaches orders through its Service name: cluster DNS and the Service devloop applied both work.
+    expect(await askPods(namespace, 'web', '/orders')).toEqual(['web -> orders v1']);
+  });
+
+  it('builds nothing and applies nothing when nothing changed, and status says all is current', async () => {
+    const run = await devloop(repo.dir, developer, ['up', '--once', '--json']);
+    expect(run.code, explain(run)).toBe(0);
+    expect(servicesWith(run, 'service.current')).toEqual(['orders', 'pricing', 'web']);
+    expect(servicesWith(run, 'build.started')).toEqual([]);
+    expect(servicesWith(run, 'build.skipped')).toEqual([]);
+    expect(servicesWith(run, 'deploy.applied')).toEqual([]);
+
+    const status = await devloop(repo.dir, developer, ['status', '--json']);
+    expect(status.code, explain(status)).toBe(0);
+    const report = JSON.parse(status.stdout) as { services: { name: string; current: boolean; ready: number; desired: number }[] };
+    expect(report.services.map((s) => [s.name, s.current, `${s.ready}/${s.desired}`])).toEqual([
+      ['orders', true, '1/1'],
+      ['web', true, '1/1'],
+      ['pricing', true, '1/1'],
+    ]);
+  });
+
+  it('rebuilds and redeploys exactly the dependents of a changed library', async () => {
+    await edit(repo.dir, 'libs/money/money.go', (t) => t.replace('"EUR"', '"USD"'));
+    const status = await devloop(repo.dir, developer, ['status', '--json']);
+    const report = JSON.parse(status.stdout) as { services: { name: string; current: boolean }[] };
+    expect(report.services.filter((s) => !s.current).map((s) => s.name)).toEqual(['pricing']);
+
+    const run = await devloop(repo.dir, developer, ['up', '--once', '--json']);
+    expect(run.code, explain(run)).toBe(0);
+    expect(servicesWith(run, 'build.started')).toEqual(['pricing']);
+    expect(servicesWith(run, 'deploy.applied')).toEqual(['pricing']);
+    expect(servicesWith(run, 'service.current')).toEqual(['orders', 'web']);
+    expect(await askPods(namespace, 'pricing')).toEqual(['pricing 12.34 USD']);
+  });
+
+  it('reports a broken Dockerfile step with its last output and keeps the previous version serving', async () => {
+    const restore = await edit(repo.dir, 'services/pricing/Dockerfile', (t) =>
+      t.replace('WORKDIR /src/services/pricing\n', 'WORKDIR /src/services/pricing\nRUN cp prices.csv /prices.csv\n'),
+    );
+    try {
+      const run = await devloop(repo.dir, developer, ['up', '--once']);
+      expect(run.code, explain(run)).toBe(1);
+      expect(run.stdout).toMatch(
+        /pricing build failed at Step \d+\/\d+ : RUN cp prices\.csv \/prices\.csv \(services\/pricing\/Dockerfile:7\): The command .* returned a non-zero code: 1/,
+      );
+      expect(run.stdout).toMatch(/pricing \| cp: cannot stat 'prices\.csv'/);
+      expect(await askPods(namespace, 'pricing')).toEqual(['pricing 12.34 USD']);
+    } finally {
+      await restore();
+    }
+  });
+
+  it('diagnoses a crash-looping container with its last log lines and keeps the previous version serving', async () => {
+    const restore = await edit(repo.dir, 'services/web/server.js', (t) =>
+      t.replace("const message = 'web v1';", "const message = 'web v2';\nconsole.error('fatal: PAYMENT_URL is not set');\nprocess.exit(3);"),
+    );
+    try {
+      const run = await devloop(repo.dir, developer, ['up', '--once', '--timeout', '150']);
+      expect(run.code, explain(run)).toBe(1);
+      const line = run.stdout.split('\n').find((l) => / web CrashLoopBackOff: /.test(l));
+      expect(line, explain(run)).toMatch(/container web keeps exiting \(exit code 3, Error\).*last log: fatal: PAYMENT_URL is not set/);
+      expect(await askPods(namespace, 'web')).toEqual(['web v1']);
+    } finally {
+      await restore();
+    }
+  });
+
+  it('diagnoses an image that cannot be pulled and keeps the previous version serving', async () => {
+    const restore = await edit(repo.dir, 'services/orders/k8s/deployment.yaml', (t) =>
+      t.replace('      containers:\n', '      containers:\n        - name: audit\n          image: 127.0.0.1:5000/shop/audit:missing\n'),
+    );
+    try {
+      const run = await devloop(repo.dir, developer, ['up', '--once', '--timeout', '150']);
+      expect(run.code, explain(run)).toBe(1);
+      expect(run.stdout).toMatch(/ orders ImagePullBackOff: image 127\.0\.0\.1:5000\/shop\/audit:missing cannot be pulled/);
+      expect(await askPods(namespace, 'orders')).toEqual(['orders v1']);
+    } finally {
+      await restore();
+    }
+  });
+
+  it('down removes every devloop object and leaves an unrelated Deployment alone', async () => {
+    const unrelated = await kube().apps.createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name: 'unrelated', labels: { app: 'unrelated' } },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { app: 'unrelated' } },
+          template: { metadata: { labels: { app: 'unrelated' } }, spec: { containers: [{ name: 'c', image: '127.0.0.1:5000/pause:3.10-devloop' }] } },
+        },
+      },
+    });
+    const run = await devloop(repo.dir, developer, ['down']);
+    expect(run.code, explain(run)).toBe(0);
+    expect(run.stdout).toMatch(/kept Namespace\/.*: it also holds Deployment\/unrelated/);
+
+    for (const list of [
+      kube().apps.listNamespacedDeployment({ namespace, labelSelector: MANAGED }),
+      kube().core.listNamespacedService({ namespace, labelSelector: MANAGED }),
+      kube().core.listNamespacedConfigMap({ namespace, labelSelector: MANAGED }),
+    ]) {
+      expect((await list).items.map((o) => o.metadata?.name)).toEqual([]);
+    }
+    const after = await kube().apps.readNamespacedDeployment({ name: 'unrelated', namespace });
+    expect(after.metadata?.uid).toBe(unrelated.metadata?.uid);
+    expect(after.metadata?.resourceVersion).toBe(unrelated.metadata?.resourceVersion);
+
+    const again = await devloop(repo.dir, developer, ['down']);
+    expect(again.code, explain(again)).toBe(0);
+    expect(again.stdout).not.toMatch(/deleted /);
+  });
+});
