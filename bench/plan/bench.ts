@@ -1,0 +1,151 @@
+/**
+ * Benchmark of `devloop plan --json` on a generated monorepo: 300 services, 30,000 files, Go and Node services
+ * with library dependencies (go.mod replace, workspace packages) and service-to-service dependsOn.
+ *
+ *   npm run build && node bench/plan/bench.ts [--runs 9] [--dir /tmp/devloop-bench-plan] [--keep]
+ *
+ * Prints the median wall time of the built CLI with no change and with one changed file, and the wall time
+ * during which git commands ran (from DEVLOOP_TIMINGS).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import path from 'node:path';
+
+const SERVICES = 300;
+const TOTAL_FILES = 30_000;
+const GO_LIBS = 10;
+const JS_LIBS = 10;
+const FILES_PER_LIB = 300;
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
+};
+const runs = Number(opt('--runs', '9'));
+const dir = path.resolve(opt('--dir', '/tmp/devloop-bench-plan'));
+const cli = path.resolve(import.meta.dirname, '../../bin/devloop.js');
+
+function git(...a: string[]): string {
+  return execFileSync('git', a, { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 28 });
+}
+
+function write(rel: string, text: string): void {
+  const abs = path.join(dir, rel);
+  mkdirSync(path.dirname(abs), { recursive: true });
+  writeFileSync(abs, text);
+}
+
+function generate(): number {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  let files = 0;
+  const add = (rel: string, text: string) => {
+    write(rel, text);
+    files++;
+  };
+
+  add('package.json', JSON.stringify({ name: 'bench', private: true, workspaces: ['libs/*', 'services/*'] }, null, 2));
+  add('.gitignore', 'node_modules/\n*.log\n');
+  for (let l = 0; l < GO_LIBS; l++) {
+    add(`libs/go-${l}/go.mod`, `module bench/libs/go-${l}\n\ngo 1.22\n`);
+    for (let f = 1; f < FILES_PER_LIB; f++) add(`libs/go-${l}/pkg${f % 10}/file${f}.go`, `package pkg${f % 10}\n\n// ${l}/${f}\nconst V${f} = ${f}\n`);
+  }
+  for (let l = 0; l < JS_LIBS; l++) {
+    add(`libs/js-${l}/package.json`, JSON.stringify({ name: `@bench/js-${l}`, version: '1.0.0' }, null, 2));
+    for (let f = 1; f < FILES_PER_LIB; f++) add(`libs/js-${l}/src/m${f % 10}/file${f}.js`, `export const v${f} = ${f}; // ${l}\n`);
+  }
+
+  // devloop.yaml is the last file; the rest is spread over the services so the total is exactly TOTAL_FILES.
+  const remaining = TOTAL_FILES - files - 1;
+  const perServiceBase = Math.floor(remaining / SERVICES);
+  const extra = remaining - perServiceBase * SERVICES;
+  const yaml: string[] = ['version: 1', 'name: bench', 'services:'];
+  for (let s = 0; s < SERVICES; s++) {
+    const name = `svc-${String(s).padStart(3, '0')}`;
+    const base = `services/${name}`;
+    const go = s % 2 === 0;
+    let n = 0;
+    const addS = (rel: string, text: string) => {
+      add(`${base}/${rel}`, text);
+      n++;
+    };
+    addS('Dockerfile', go ? 'FROM golang:1.22 AS build\nCOPY . /src\nRUN go build ./...\n' : 'FROM node:22\nCOPY . /app\nRUN npm ci\n');
+    addS('.dockerignore', '*.md\ntmp/\n!tmp/keep.txt\n');
+    addS('k8s/deployment.yaml', `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n`);
+    addS('README.md', `# ${name}\n`);
+    if (go) {
+      const a = s % GO_LIBS;
+      const b = (s * 7 + 3) % GO_LIBS;
+      addS('go.mod', `module bench/${name}\n\ngo 1.22\n\nreplace (\n\tbench/libs/go-${a} => ../../libs/go-${a}\n\tbench/libs/go-${b} => ../../libs/go-${b}\n)\n`);
+    } else {
+      const a = s % JS_LIBS;
+      addS('package.json', JSON.stringify({ name: `@bench/${name}`, version: '1.0.0', dependencies: { [`@bench/js-${a}`]: '1.0.0', express: '^4' } }, null, 2));
+    }
+    const perService = perServiceBase + (s < extra ? 1 : 0);
+    while (n < perService) {
+      addS(go ? `internal/p${n % 8}/f${n}.go` : `src/r${n % 8}/f${n}.js`, `// ${name} ${n}\n`);
+    }
+    yaml.push(`  - name: ${name}`, `    path: ${base}`, `    manifests: ${base}/k8s`);
+    // Every tenth service builds on the previous one (a chain of service dependencies).
+    if (s % 10 === 9) yaml.push(`    dependsOn: [svc-${String(s - 1).padStart(3, '0')}]`);
+    yaml.push(`    buildArgs: { SERVICE: ${name} }`);
+  }
+  add('devloop.yaml', `${yaml.join('\n')}\n`);
+
+  git('init', '-q', '-b', 'main');
+  git('config', 'user.email', 'bench@devloop.invalid');
+  git('config', 'user.name', 'bench');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'monorepo');
+  git('checkout', '-q', '-b', 'feature');
+  return files;
+}
+
+interface Sample {
+  wallMs: number;
+  gitMs: number;
+  totalMs: number;
+  rebuild: number;
+}
+
+function runPlan(): Sample {
+  const start = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [cli, 'plan', '--json'], { cwd: dir, encoding: 'utf8', env: { ...process.env, DEVLOOP_TIMINGS: '1' }, maxBuffer: 1 << 26 });
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0) throw new Error(`devloop plan failed (exit ${r.status}): ${r.stderr}`);
+  const doc = JSON.parse(r.stdout) as { services: { rebuild: boolean }[] };
+  const timing = JSON.parse(r.stderr.trim().split('\n').pop()!) as { gitMs: number; totalMs: number };
+  return { wallMs, gitMs: timing.gitMs, totalMs: timing.totalMs, rebuild: doc.services.filter((s) => s.rebuild).length };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function measure(label: string): void {
+  runPlan(); // warm the page cache and git's index stat data
+  const samples = Array.from({ length: runs }, runPlan);
+  const wall = median(samples.map((s) => s.wallMs));
+  const gitMs = median(samples.map((s) => s.gitMs));
+  const rebuild = samples[0]!.rebuild;
+  console.log(
+    `${label.padEnd(18)} median ${wall.toFixed(0).padStart(4)} ms wall  (git ${gitMs.toFixed(0)} ms = ${((gitMs / wall) * 100).toFixed(0)}%)` +
+      `  min ${Math.min(...samples.map((s) => s.wallMs)).toFixed(0)} max ${Math.max(...samples.map((s) => s.wallMs)).toFixed(0)}  rebuild ${rebuild}/${SERVICES}`,
+  );
+}
+
+if (!existsSync(cli) || !existsSync(path.resolve(import.meta.dirname, '../../dist/cli/main.js'))) {
+  console.error('build first: npm run build');
+  process.exit(2);
+}
+const t0 = Date.now();
+const files = generate();
+console.log(`generated ${SERVICES} services, ${files} files in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+console.log(`node ${process.version}, ${runs} runs each, median of wall time of \`node bin/devloop.js plan --json\``);
+measure('no change');
+appendFileSync(path.join(dir, 'services/svc-150/internal/p5/f13.go'), '// edited\n');
+measure('one changed file');
+if (!args.includes('--keep')) rmSync(dir, { recursive: true, force: true });

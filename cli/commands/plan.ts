@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { loadProject } from '../../core/config/load.js';
+import { computePlan, type Plan } from '../../core/changes/plan.js';
+import { gitTimings } from '../../core/workspace/git.js';
+import { workDir } from '../main.js';
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .description('show which services would be rebuilt, why, and the image tag of each')
+    .option('--base <ref>', 'compare with this commit (default: merge-base of HEAD and origin/HEAD, main or master)')
+    .option('--json', 'print one JSON document on stdout')
+    .action(async (opts: { base?: string; json?: boolean }) => {
+      const project = await loadProject(workDir(program));
+      const plan = await computePlan(project, opts.base === undefined ? {} : { base: opts.base });
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ base: plan.base, services: plan.services }, null, 2)}\n`);
+        if (plan.base === null && plan.baseNote) process.stderr.write(`note: ${plan.baseNote}\n`);
+      } else {
+        process.stdout.write(renderPlan(plan));
+      }
+      if (process.env.DEVLOOP_TIMINGS) process.stderr.write(`${JSON.stringify(timingReport())}\n`);
+    });
+}
+
+/** The compact table people read: one row per service, the first reason and how many more. */
+export function renderPlan(plan: Plan): string {
+  const rows = plan.services.map((s) => {
+    const why = s.reasons.length === 0 ? '-' : s.reasons.length === 1 ? s.reasons[0]! : `${s.reasons[0]} (+${s.reasons.length - 1} more)`;
+    const deps = [
+      s.dependsOn.declared.length > 0 ? s.dependsOn.declared.join(', ') : '',
+      s.dependsOn.inferred.length > 0 ? `inferred: ${s.dependsOn.inferred.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    return [s.name, s.rebuild ? 'yes' : 'no', s.tag, deps || '-', why];
+  });
+  const header = ['SERVICE', 'REBUILD', 'TAG', 'DEPENDS ON', 'WHY'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const count = plan.services.filter((s) => s.rebuild).length;
+  const out = [
+    plan.base === null ? `base: none (${plan.baseNote ?? 'everything counts as changed'})` : `base: ${plan.baseNote ?? plan.base}`,
+    line(header),
+    ...rows.map(line),
+    `${count} of ${plan.services.length} service${plan.services.length === 1 ? '' : 's'} to rebuild`,
+  ];
+  return `${out.join('\n')}\n`;
+}
+
+/** Where the time went: the whole process, and the wall time during which at least one git command ran. */
+function timingReport(): { totalMs: number; gitMs: number; gitCalls: number; calls: { args: string; ms: number }[] } {
+  const spans = gitTimings.map((t) => [t.startMs, t.endMs] as const).sort((a, b) => a[0] - b[0]);
+  let gitMs = 0;
+  let curStart = -1;
+  let curEnd = -1;
+  for (const [s, e] of spans) {
+    if (s > curEnd) {
+      if (curEnd > curStart) gitMs += curEnd - curStart;
+      curStart = s;
+      curEnd = e;
+    } else {
+      curEnd = Math.max(curEnd, e);
+    }
+  }
+  if (curEnd > curStart) gitMs += curEnd - curStart;
+  const round = (n: number) => Math.round(n * 10) / 10;
+  return {
+    totalMs: round(performance.now()),
+    gitMs: round(gitMs),
+    gitCalls: gitTimings.length,
+    calls: gitTimings.map((t) => ({ args: t.args.slice(0, 3).join(' '), ms: round(t.endMs - t.startMs) })),
+  };
+}

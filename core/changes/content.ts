@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import dockerignore, { type Ignore } from '@balena/dockerignore';
+import { isWithin } from '../config/paths.js';
+import type { ProjectConfig } from '../config/types.js';
+import { GitRepo } from '../workspace/git.js';
+import { buildGraph, type ServiceGraph, type ServiceNode } from '../workspace/graph.js';
+import { rangeUnder, readRepoFacts, readSnapshot, type FileEntry, type Snapshot } from './snapshot.js';
+
+/** Bumped whenever what goes into a content version changes, so old tags are never reused for new meanings. */
+const VERSION_FORMAT = 'devloop-content-v1';
+
+/** How a service's build context is filtered: Docker's own .dockerignore rules. */
+export interface ContextFilter {
+  /** Repo-relative path of the ignore file in use, or null without one. */
+  file: string | null;
+  /** True when Docker leaves `relToContext` out of the build context. */
+  ignores(relToContext: string): boolean;
+}
+
+/**
+ * Which files are a service's build inputs, and their content versions. Inputs: the files of the build context
+ * that .dockerignore lets through (the Dockerfile and the ignore file always count, as Docker always sends
+ * them), the Dockerfile wherever it lives, every file under the service's directory dependencies, and the inputs
+ * of the services it depends on. The version also covers build args and target.
+ */
+export class BuildInputs {
+  private readonly dirDigests = new Map<string, string>();
+  private readonly versions = new Map<string, string>();
+
+  constructor(
+    readonly graph: ServiceGraph,
+    readonly snapshot: Snapshot,
+    readonly filters: ReadonlyMap<string, ContextFilter>,
+  ) {}
+
+  /** Content version of every service: a Docker-valid tag (16 hex digits). */
+  contentVersions(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const name of this.graph.order) out.set(name, this.contentVersion(name));
+    return out;
+  }
+
+  contentVersion(name: string): string {
+    const cached = this.versions.get(name);
+    if (cached) return cached;
+    const node = this.node(name);
+    const filter = this.filters.get(name)!;
+    const { files, paths } = this.snapshot;
+    // One string, hashed once: thousands of small hash updates cost more than building it.
+    let key = `${VERSION_FORMAT}\n`;
+    const dockerfileRel = relTo(node.dockerfile, node.context);
+    key += `dockerfile\0${dockerfileRel ?? node.dockerfile}\0${entryKey(this.entry(node.dockerfile))}\n`;
+    if (filter.file && !isWithin(filter.file, node.context)) key += `ignorefile\0${filter.file}\0${entryKey(this.entry(filter.file))}\n`;
+    if (node.service.target !== undefined) key += `target\0${node.service.target}\n`;
+    for (const k of Object.keys(node.service.buildArgs).sort()) key += `arg\0${k}\0${node.service.buildArgs[k]}\n`;
+
+    // Context files are named relative to the context: moving a service's directory keeps its version.
+    const [start, end] = rangeUnder(paths, node.context);
+    for (let i = start; i < end; i++) {
+      const f = files[i]!;
+      const rel = relTo(f.path, node.context)!;
+      if (this.isFilteredOut(node, filter, f.path, rel)) continue;
+      key += `c\0${rel}\0${f.mode}\0${f.oid}\n`;
+    }
+    for (const d of node.dirs) key += `dir\0${d.dir}\0${this.dirDigest(d.dir)}\n`;
+    for (const s of [...node.services].sort()) key += `service\0${s}\0${this.contentVersion(s)}\n`;
+
+    const version = createHash('sha256').update(key).digest('hex').slice(0, 16);
+    this.versions.set(name, version);
+    return version;
+  }
+
+  /**
+   * Why `file` is an input of service `name`: null when it is not, else the dependency chain that makes it one
+   * ([] for the service's own files, ['libs/common'] or ['api', 'libs/common'] through dependencies).
+   */
+  inputChain(name: string, file: string): string[] | null {
+    const node = this.node(name);
+    if (file === node.dockerfile) return [];
+    const filter = this.filters.get(name)!;
+    if (filter.file === file) return [];
+    const rel = relTo(file, node.context);
+    if (rel !== null && !this.isFilteredOut(node, filter, file, rel)) return [];
+    for (const d of node.dirs) if (isWithin(file, d.dir)) return d.via;
+    for (const s of node.services) {
+      const chain = this.inputChain(s, file);
+      if (chain) return [s, ...chain];
+    }
+    return null;
+  }
+
+  private isFilteredOut(node: ServiceNode, filter: ContextFilter, file: string, rel: string): boolean {
+    if (file === node.dockerfile || file === filter.file) return false;
+    if (rel === '.dockerignore') return false;
+    return filter.ignores(rel);
+  }
+
+  private dirDigest(dir: string): string {
+    let d = this.dirDigests.get(dir);
+    if (d === undefined) {
+      let key = '';
+      const [start, end] = rangeUnder(this.snapshot.paths, dir);
+      for (let i = start; i < end; i++) {
+        const f = this.snapshot.files[i]!;
+        key += `${f.path}\0${f.mode}\0${f.oid}\n`;
+      }
+      d = createHash('sha256').update(key).digest('hex');
+      this.dirDigests.set(dir, d);
+    }
+    return d;
+  }
+
+  private entry(p: string): FileEntry | undefined {
+    const [start, end] = rangeUnder(this.snapshot.paths, p);
+    return end === start + 1 && this.snapshot.paths[start] === p ? this.snapshot.files[start] : undefined;
+  }
+
+  private node(name: string): ServiceNode {
+    const node = this.graph.nodes.get(name);
+    if (!node) throw new Error(`unknown service ${name}`);
+    return node;
+  }
+}
+
+function entryKey(e: FileEntry | undefined): string {
+  return e ? `${e.mode}\0${e.oid}` : 'missing';
+}
+
+/** `file` relative to `dir`, or null when it is not below it. */
+function relTo(file: string, dir: string): string | null {
+  if (dir === '') return file;
+  return file.startsWith(dir + '/') ? file.slice(dir.length + 1) : null;
+}
+
+/**
+ * Each service's .dockerignore, by Docker's rules: `<Dockerfile>.dockerignore` next to the Dockerfile wins over
+ * `.dockerignore` at the context root (BuildKit's behaviour).
+ */
+export async function readContextFilters(root: string, graph: ServiceGraph): Promise<Map<string, ContextFilter>> {
+  const out = new Map<string, ContextFilter>();
+  // Services often share the same ignore rules; one matcher per distinct text shares compiled rules and results.
+  const matchers = new Map<string, Ignore>();
+  for (const node of graph.nodes.values()) {
+    let found: ContextFilter = { file: null, ignores: () => false };
+    for (const candidate of [`${node.dockerfile}.dockerignore`, node.context === '' ? '.dockerignore' : `${node.context}/.dockerignore`]) {
+      let text: string;
+      try {
+        text = readFileSync(path.join(root, candidate), 'utf8');
+      } catch {
+        continue;
+      }
+      let matcher = matchers.get(text);
+      if (!matcher) {
+        // The package is CommonJS with `module.exports.default = factory`; NodeNext types see the factory there.
+        matcher = dockerignore.default({ ignorecase: false }).add(text);
+        matchers.set(text, matcher);
+      }
+      const m = matcher;
+      found = { file: candidate, ignores: (rel) => m.ignores(rel) };
+      break;
+    }
+    out.set(node.service.name, found);
+  }
+  return out;
+}
+
+/** Everything needed to answer "what are the inputs and versions" for the project as it is on disk now. */
+export async function readBuildInputs(project: ProjectConfig): Promise<{ inputs: BuildInputs; facts: Awaited<ReturnType<typeof readRepoFacts>> }> {
+  const git = new GitRepo(project.root);
+  const facts = await readRepoFacts(git);
+  const snapshot = await readSnapshot(facts, project.root);
+  const graph = await buildGraph(project, { packageJsonFiles: snapshot.paths.filter(isPackageJson) });
+  const filters = await readContextFilters(project.root, graph);
+  return { inputs: new BuildInputs(graph, snapshot, filters), facts };
+}
+
+/** The content version (image tag) of every service, from the working tree as it is now. */
+export async function computeContentVersions(project: ProjectConfig): Promise<Map<string, string>> {
+  const { inputs } = await readBuildInputs(project);
+  return inputs.contentVersions();
+}
+
+export function isPackageJson(p: string): boolean {
+  return p === 'package.json' || p.endsWith('/package.json');
+}

@@ -1,0 +1,110 @@
+import type { ProjectConfig } from '../config/types.js';
+import { GitRepo } from '../workspace/git.js';
+import { buildGraph } from '../workspace/graph.js';
+import { changedSince, resolveBase } from './base.js';
+import { BuildInputs, isPackageJson, readContextFilters } from './content.js';
+import { rangeUnder, readRepoFacts, readSnapshot, type WorkingChange } from './snapshot.js';
+
+export interface PlannedService {
+  name: string;
+  /** True when any build input changed since the base (or there is no base). */
+  rebuild: boolean;
+  /** One line per changed input: "libs/common/x.go (via dependency libs/common)". */
+  reasons: string[];
+  /** Content version: the image tag this service's current inputs produce. */
+  tag: string;
+  dependsOn: { declared: string[]; inferred: string[] };
+}
+
+export interface Plan {
+  /** The commit changes were measured from, or null when there is none. */
+  base: string | null;
+  /** How the base was chosen, or why there is none. */
+  baseNote?: string;
+  services: PlannedService[];
+}
+
+/**
+ * For each service: would it be rebuilt (did a build input change between the base and the working tree), why,
+ * and its content version. `base` is any commit-ish; by default the merge-base of HEAD and the default branch.
+ */
+export async function computePlan(project: ProjectConfig, opts: { base?: string } = {}): Promise<Plan> {
+  const git = new GitRepo(project.root);
+  const facts = await readRepoFacts(git);
+  // The snapshot (ls-files + status) and the base (rev-parse/for-each-ref/merge-base) are independent.
+  const [snapshot, resolution] = await Promise.all([readSnapshot(facts, project.root), resolveBase(facts, opts.base)]);
+  const graph = await buildGraph(project, { packageJsonFiles: snapshot.paths.filter(isPackageJson) });
+  const [filters, changes] = await Promise.all([
+    readContextFilters(project.root, graph),
+    resolution.base === null ? Promise.resolve(null) : changedSince(facts, resolution.base, snapshot.changes),
+  ]);
+  const inputs = new BuildInputs(graph, snapshot, filters);
+  const versions = inputs.contentVersions();
+
+  const reasonsFor = changes === null ? () => [resolution.note ?? 'no base commit: every file counts as changed'] : reasonIndex(inputs, changes);
+
+  const services: PlannedService[] = project.services.map((s) => {
+    const reasons = reasonsFor(s.name);
+    const node = graph.nodes.get(s.name)!;
+    return {
+      name: s.name,
+      rebuild: reasons.length > 0,
+      reasons,
+      tag: versions.get(s.name)!,
+      dependsOn: { declared: [...node.dependsOn.declared], inferred: [...node.dependsOn.inferred] },
+    };
+  });
+
+  const plan: Plan = { base: resolution.base, services };
+  const note = resolution.base === null ? resolution.note : `base ${resolution.base.slice(0, 12)}: ${resolution.describe}`;
+  if (note !== undefined) plan.baseNote = note;
+  return plan;
+}
+
+/** service name → reason lines, looking up only the changed paths below each of the service's input locations. */
+function reasonIndex(inputs: BuildInputs, changes: WorkingChange[]): (name: string) => string[] {
+  const paths = changes.map((c) => c.path); // sorted by changedSince
+  const memo = new Map<string, string[]>();
+  return (name) => {
+    let out = memo.get(name);
+    if (out) return out;
+    const candidates = new Set<number>();
+    for (const loc of inputLocations(inputs, name)) {
+      const [start, end] = rangeUnder(paths, loc);
+      for (let i = start; i < end; i++) candidates.add(i);
+    }
+    out = [...candidates]
+      .sort((a, b) => a - b)
+      .flatMap((i) => {
+        const change = changes[i]!;
+        const chain = inputs.inputChain(name, change.path);
+        return chain === null ? [] : [describeChange(change, chain)];
+      });
+    memo.set(name, out);
+    return out;
+  };
+}
+
+/** Every place an input of `name` can live: contexts, Dockerfiles, ignore files and dependency dirs, transitively. */
+function inputLocations(inputs: BuildInputs, name: string, seen = new Set<string>()): string[] {
+  if (seen.has(name)) return [];
+  seen.add(name);
+  const node = inputs.graph.nodes.get(name)!;
+  const filter = inputs.filters.get(name);
+  const out = [node.context, node.dockerfile, ...node.dirs.map((d) => d.dir)];
+  if (filter?.file) out.push(filter.file);
+  for (const s of node.services) out.push(...inputLocations(inputs, s, seen));
+  return out;
+}
+
+function describeChange(change: WorkingChange, chain: string[]): string {
+  const notes: string[] = [];
+  if (change.kind === 'deleted') notes.push('deleted');
+  else if (change.renamedTo !== undefined) notes.push(`renamed to ${change.renamedTo}`);
+  else if (change.renamedFrom !== undefined) notes.push(`renamed from ${change.renamedFrom}`);
+  else if (change.kind === 'untracked') notes.push('untracked');
+  else if (change.kind === 'added') notes.push('added');
+  else if (change.kind === 'conflicted') notes.push('merge conflict');
+  if (chain.length > 0) notes.push(`via dependency ${chain.join(' → ')}`);
+  return notes.length > 0 ? `${change.path} (${notes.join('; ')})` : change.path;
+}

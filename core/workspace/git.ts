@@ -1,0 +1,107 @@
+import { GitError, simpleGit, type SimpleGit } from 'simple-git';
+import { ExternalError, UserError } from '../errors.js';
+
+/**
+ * A git invocation that exited non-zero; `run` turns it into an ExternalError unless the caller expects it.
+ * It extends simple-git's GitError because simple-git passes those through unchanged (others become strings).
+ */
+export class GitCommandFailed extends GitError {
+  constructor(
+    readonly exitCode: number,
+    readonly stderr: string,
+  ) {
+    super(undefined, `git exited with ${exitCode}${stderr ? `: ${stderr.trim()}` : ''}`);
+  }
+}
+
+/** Wall time of each git call, for `DEVLOOP_TIMINGS` and the plan benchmark. */
+export interface GitTiming {
+  args: string[];
+  startMs: number;
+  endMs: number;
+}
+export const gitTimings: GitTiming[] = [];
+
+/**
+ * The one door to git: every call goes through simple-git with NUL-separated output where paths are printed,
+ * `GIT_OPTIONAL_LOCKS=0` (read-only commands never take index.lock, so devloop never races the user's own git
+ * commands), and failures that name the command.
+ */
+export class GitRepo {
+  private readonly git: SimpleGit;
+
+  constructor(readonly dir: string) {
+    this.git = simpleGit({
+      baseDir: dir,
+      maxConcurrentProcesses: 6,
+      trimmed: false,
+      allowEnvironment: ['GIT_OPTIONAL_LOCKS'],
+      errors: (error, result) => {
+        if (result.exitCode === 0 || error instanceof Error) return error;
+        const stderr = Buffer.concat(result.stdErr).toString('utf8');
+        return new GitCommandFailed(result.exitCode, stderr);
+      },
+    }).env({ ...stripGitEnv(process.env), GIT_OPTIONAL_LOCKS: '0' });
+  }
+
+  /** Runs `git <args>`; resolves with stdout. Exit codes in `allowExit` resolve with `null` instead of failing. */
+  async run(args: string[], opts: { allowExit?: number[] } = {}): Promise<string | null> {
+    const startMs = performance.now();
+    try {
+      return await this.git.raw(args);
+    } catch (err) {
+      const failed = findGitFailure(err);
+      if (failed && opts.allowExit?.includes(failed.exitCode)) return null;
+      if (failed) {
+        throw new ExternalError(`git ${args.join(' ')} failed (exit ${failed.exitCode}) in ${this.dir}`, {
+          detail: failed.stderr,
+          hint: failed.stderr.trim().split('\n')[0],
+          cause: err,
+        });
+      }
+      if (isGitMissing(err)) {
+        throw new UserError('git is not installed or not on PATH', { hint: 'install git (apt-get install git)', cause: err });
+      }
+      throw new ExternalError(`git ${args.join(' ')} failed in ${this.dir}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      gitTimings.push({ args, startMs, endMs: performance.now() });
+    }
+  }
+
+  /** Like `run` but for commands that always print something on success. */
+  async output(args: string[]): Promise<string> {
+    return (await this.run(args)) ?? '';
+  }
+}
+
+/** Splits `-z` output into its NUL-terminated fields. */
+export function splitNul(out: string): string[] {
+  if (out === '') return [];
+  const parts = out.split('\0');
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+function findGitFailure(err: unknown): GitCommandFailed | undefined {
+  return err instanceof GitCommandFailed ? err : undefined;
+}
+
+function isGitMissing(err: unknown): boolean {
+  const text = String((err as Error)?.message ?? err);
+  return /ENOENT/.test(text) && /spawn/.test(text);
+}
+
+/**
+ * Git variables from a surrounding git process (hooks set GIT_DIR, GIT_INDEX_FILE...) would point the commands
+ * elsewhere, and simple-git refuses variables that can run programs (EDITOR, PAGER...): devloop's read-only
+ * commands need neither.
+ */
+const REFUSED_ENV = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
+function stripGitEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    const key = k.toLowerCase();
+    if (v !== undefined && !key.startsWith('git') && !REFUSED_ENV.has(key)) out[k] = v;
+  }
+  return out;
+}
