@@ -1,0 +1,7 @@
+# Versions of everything e2e/infra builds or runs. Sourced by infra.sh and build-kubernetes.sh.
+K8S_VERSION=${K8S_VERSION:-v1.35.4}
+ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
+ISTIO_API_VERSION=${ISTIO_API_VERSION:-v1.31.1}
+PAUSE_TAG=${PAUSE_TAG:-3.10-devloop}
+DEBIAN_SUITE=${DEBIAN_SUITE:-bookworm}

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where the e2e infrastructure is: the three values `npm run --silent infra:env` prints. */
+export interface InfraEnv {
+  kubeconfig: string;
+  dockerHost: string;
+  registry: string;
+}
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const infraScript = path.join(repoRoot, 'e2e/infra/infra.sh');
+
+/** Parses `export NAME=value` lines (the output of `infra.sh env`). */
+export function parseExports(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^export ([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (match) vars[match[1]!] = match[2]!.replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return vars;
+}
+
+let cached: InfraEnv | undefined;
+
+/**
+ * The infrastructure's coordinates: taken from the environment when set (after `eval "$(npm run --silent infra:env)"`),
+ * otherwise from `infra.sh env`. Also exported into process.env so libraries that read it (docker-modem) agree.
+ */
+export function infraEnv(): InfraEnv {
+  if (cached) return cached;
+  let vars: Record<string, string | undefined> = process.env;
+  if (!process.env.KUBECONFIG || !process.env.DOCKER_HOST || !process.env.DEVLOOP_REGISTRY) {
+    const fromScript = parseExports(execFileSync('bash', [infraScript, 'env'], { encoding: 'utf8' }));
+    vars = { ...fromScript, ...Object.fromEntries(Object.entries(process.env).filter(([, v]) => v)) };
+  }
+  cached = {
+    kubeconfig: vars.KUBECONFIG ?? '',
+    dockerHost: vars.DOCKER_HOST ?? '',
+    registry: vars.DEVLOOP_REGISTRY ?? '',
+  };
+  process.env.KUBECONFIG = cached.kubeconfig;
+  process.env.DOCKER_HOST = cached.dockerHost;
+  process.env.DEVLOOP_REGISTRY = cached.registry;
+  return cached;
+}
+
+/** A name unique to this run, usable in Kubernetes names and image tags. */
+export function uniqueName(prefix: string): string {
+  const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  return `${prefix}-${suffix}`.toLowerCase().slice(0, 63);
+}
+
+/** Polls `check` until it returns a value other than undefined; fails naming `what` and the last error. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  opts: { timeoutMs?: number; intervalMs?: number; describe?: () => Promise<string> } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+      lastError = undefined;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      const detail = opts.describe ? await opts.describe().catch((e: unknown) => `(describe failed: ${String(e)})`) : '';
+      const cause = lastError ? ` (last error: ${lastError instanceof Error ? lastError.message : String(lastError)})` : '';
+      throw new Error(`timed out waiting for ${what}${cause}${detail ? `\n${detail}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 1000));
+  }
+}

@@ -1,0 +1,3 @@
+export * from './env.js';
+export * from './kube.js';
+export * from './docker.js';
