@@ -44,7 +44,7 @@ export function renderPlan(plan: Plan): string {
       .trimEnd();
   const count = plan.services.filter((s) => s.rebuild).length;
   const out = [
-    plan.base === null ? `base: none (${plan.baseNote ?? 'everything counts as changed'})` : `base: ${plan.baseNote ?? plan.base}`,
+    plan.base === null ? `base: none (${plan.baseNote ?? 'everything counts as changed'})` : `base: ${plan.baseNote ?? plan.base.slice(0, 12)}`,
     line(header),
     ...rows.map(line),
     `${count} of ${plan.services.length} service${plan.services.length === 1 ? '' : 's'} to rebuild`,

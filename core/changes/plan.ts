@@ -56,7 +56,7 @@ export async function computePlan(project: ProjectConfig, opts: { base?: string 
   });
 
   const plan: Plan = { base: resolution.base, services };
-  const note = resolution.base === null ? resolution.note : `base ${resolution.base.slice(0, 12)}: ${resolution.describe}`;
+  const note = resolution.base === null ? resolution.note : `${resolution.describe} (${resolution.base.slice(0, 12)})`;
   if (note !== undefined) plan.baseNote = note;
   return plan;
 }

@@ -1,0 +1,105 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TempRepo } from '../../core/workspace/temp-repo.js';
+import { main } from '../main.js';
+
+const repos: TempRepo[] = [];
+afterEach(() => {
+  while (repos.length) repos.pop()!.remove();
+});
+
+/** Runs the CLI in-process, collecting what it writes to stdout and stderr. */
+async function devloop(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(argv);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
+
+function shop(): TempRepo {
+  const repo = TempRepo.create();
+  repos.push(repo);
+  repo.write({
+    'services/orders/Dockerfile': 'FROM scratch\n',
+    'services/orders/go.mod': 'module orders\nreplace common => ../../libs/common\n',
+    'services/payments/Dockerfile': 'FROM scratch\n',
+    'libs/common/go.mod': 'module common\n',
+    'libs/common/x.go': 'package common\n',
+  });
+  return repo;
+}
+
+describe('devloop plan', () => {
+  it('--json prints exactly one JSON document', async () => {
+    const repo = shop();
+    repo.write({ 'devloop.yaml': 'version: 1\nname: shop\nservices:\n  - { name: orders, path: services/orders }\n  - { name: payments, path: services/payments, dependsOn: [orders] }\n' });
+    repo.commit('init');
+    repo.git('checkout', '-q', '-b', 'feature');
+    repo.write({ 'libs/common/x.go': 'package common // 2\n' });
+
+    const r = await devloop(`--cwd=${repo.dir}`, 'plan', '--json');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(Object.keys(doc)).toEqual(['base', 'services']);
+    expect(doc.base).toBe(repo.git('rev-parse', 'main').trim());
+    expect(doc.services).toEqual([
+      {
+        name: 'orders',
+        rebuild: true,
+        reasons: ['libs/common/x.go (via dependency libs/common)'],
+        tag: expect.stringMatching(/^[0-9a-f]{16}$/),
+        dependsOn: { declared: [], inferred: ['libs/common'] },
+      },
+      {
+        name: 'payments',
+        rebuild: true,
+        reasons: ['libs/common/x.go (via dependency orders → libs/common)'],
+        tag: expect.stringMatching(/^[0-9a-f]{16}$/),
+        dependsOn: { declared: ['orders'], inferred: [] },
+      },
+    ]);
+  });
+
+  it('prints a compact table', async () => {
+    const repo = shop();
+    repo.commit('init');
+    repo.write({ 'services/payments/main.go': 'package main\n' });
+    const r = await devloop(`--cwd=${repo.dir}`, 'plan');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^base: merge-base of HEAD and main \([0-9a-f]{12}\)$/);
+    expect(lines[1]).toMatch(/^SERVICE\s+REBUILD\s+TAG\s+DEPENDS ON\s+WHY$/);
+    expect(lines[2]).toMatch(/^orders\s+no\s+[0-9a-f]{16}\s+inferred: libs\/common\s+-$/);
+    expect(lines[3]).toMatch(/^payments\s+yes\s+[0-9a-f]{16}\s+-\s+services\/payments\/main\.go \(untracked\)$/);
+    expect(lines[4]).toBe('1 of 2 services to rebuild');
+  });
+
+  it('exits 2 with one line per problem on bad config, and prints nothing else', async () => {
+    const repo = shop();
+    repo.write({ 'devloop.yaml': 'version: 1\nname: shop\nservices:\n  - name: orders\n    path: services/orders\n  - name: payments\n    path: services/ordrs\n    dockerfle: Dockerfile\n' });
+    const r = await devloop(`--cwd=${repo.dir}`, 'plan', '--json');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(`${repo.dir}/devloop.yaml:7:11 services[1].path: directory "services/ordrs" does not exist (did you mean "services/orders"?)`);
+    expect(lines[1]).toBe(`${repo.dir}/devloop.yaml:8:5 services[1]: unknown key "dockerfle" (did you mean "dockerfile"?)`);
+    expect(lines[2]).toMatch(/^hint: /);
+    expect(lines).toHaveLength(3);
+  });
+
+  it('exits 2 on an unknown --base', async () => {
+    const repo = shop();
+    repo.commit('init');
+    const r = await devloop(`--cwd=${repo.dir}`, 'plan', '--base', 'nope');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--base nope: no such commit in this repository');
+  });
+});
