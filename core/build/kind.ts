@@ -83,8 +83,16 @@ export async function kindLoad(
   const skipped: string[] = [];
   for (const node of nodes) {
     const nodeName = node.Names[0]?.replace(/^\//, '') ?? node.Id;
-    const present = await execIn(docker, node.Id, ['ctr', '--namespace=k8s.io', 'images', 'ls', `name==${name}`]);
-    if (present.exitCode === 0 && present.stdout.includes(imageId)) skipped.push(nodeName);
+    // Present = the name is known and its config blob (Docker's image ID) is in the node's content store.
+    const present = await execIn(docker, node.Id, [
+      'sh',
+      '-c',
+      'ctr --namespace=k8s.io images ls -q "name==$1" | grep -qxF "$1" && ctr --namespace=k8s.io content get "$2" >/dev/null',
+      'check',
+      name,
+      imageId,
+    ]);
+    if (present.exitCode === 0) skipped.push(nodeName);
     else needing.push(node);
   }
   if (needing.length === 0) return { loaded: [], skipped };
@@ -106,7 +114,7 @@ export async function kindLoad(
         createReadStream(archive),
       );
       if (result.exitCode !== 0) {
-        const why = `${result.stderr}${result.stdout}`.trim().split('\n').pop() ?? '';
+        const why = (result.stderr.trim() || result.stdout.trim()).split('\n').pop() ?? '';
         throw new ExternalError(`ctr images import on kind node ${nodeName} failed (exit ${result.exitCode}): ${why}`, {
           detail: `${result.stdout}${result.stderr}`.trim(),
         });
