@@ -31,9 +31,8 @@ export function register(program: Command): void {
     .option('--json', 'print the status as one JSON object')
     .action(async (flags: CommonFlags) => {
       const session = await openSession(workDir(program), flags, false);
-      const { contentVersions } = await import('../../core/engine/versions.js');
       const { collectStatus } = await import('../../core/engine/status.js');
-      const report = await collectStatus(session.project, session.developer, session.target, await contentVersions(session.project));
+      const report = await collectStatus(session.project, session.developer, session.target, session.versions);
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatStatus(report, useColor(process.stdout)));
     });
 }

@@ -32,8 +32,7 @@ export function register(program: Command): void {
       const parallel = positiveInt('--parallel', flags.parallel, os.availableParallelism());
       const timeoutMs = positiveInt('--timeout', flags.timeout, 120) * 1000;
       const session = await openSession(workDir(program), flags);
-      const { contentVersions } = await import('../../core/engine/versions.js');
-      const versions = await contentVersions(session.project);
+      const versions = session.versions;
       const { upOnce } = await import('../../core/engine/up.js');
       const controller = new AbortController();
       const onSignal = () => controller.abort();

@@ -4,6 +4,8 @@ import type { ProjectConfig } from '../../core/config/types.js';
 import { EngineBus } from '../../core/engine/state.js';
 import { resolveDeveloper, selectTarget, type Target, type TargetOptions } from '../../core/target/select.js';
 import { UserError } from '../../core/errors.js';
+import { kubeconfigFiles, preloadKubeClient } from '../../core/deploy/kube.js';
+import { contentVersions } from '../../core/engine/versions.js';
 import { jsonRenderer, plainRenderer, useColor } from './plain.js';
 
 export interface CommonFlags {
@@ -30,22 +32,24 @@ export interface Session {
 }
 
 /** Loads the project, picks the target and wires a renderer (plain lines or JSON lines) to a new engine bus. */
-export async function openSession(dir: string, flags: CommonFlags, withRenderer = true): Promise<Session> {
+export async function openSession(dir: string, flags: CommonFlags, withRenderer = true): Promise<Session & { versions: Record<string, string> }> {
   if (flags.target !== undefined && flags.target !== 'docker' && flags.target !== 'kubernetes') {
     throw new UserError(`--target must be "kubernetes" or "docker", not "${flags.target}"`);
   }
+  // The Kubernetes client takes a while to load: start it now, alongside config loading and content hashing.
+  if (flags.target !== 'docker' && kubeconfigFiles().length > 0) void preloadKubeClient();
   const project = await loadProject(dir);
-  const developer = await resolveDeveloper(project);
   const opts: TargetOptions = {
     ...(flags.target ? { target: flags.target as 'docker' | 'kubernetes' } : {}),
     ...(flags.context ? { context: flags.context } : {}),
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
   };
+  const [developer, versions] = await Promise.all([resolveDeveloper(project), contentVersions(project)]);
   const target = await selectTarget(project, developer, opts);
   const bus = new EngineBus();
   if (withRenderer) {
     const write = (s: string) => process.stdout.write(s);
     bus.subscribe(flags.json ? jsonRenderer(write) : plainRenderer({ color: useColor(process.stdout), verbose: !!flags.verbose, write }));
   }
-  return { project, developer, target, bus };
+  return { project, developer, target, bus, versions };
 }

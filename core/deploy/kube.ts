@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import nodeModule from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
@@ -21,13 +22,28 @@ export function kubeconfigFiles(): string[] {
   return files.filter((f) => existsSync(f));
 }
 
+let clientLibrary: Promise<typeof k8s> | undefined;
+
+/**
+ * Starts loading @kubernetes/client-node (thousands of modules) so it overlaps with other start-up work. Node's
+ * on-disk compile cache makes later loads cheaper; it is a no-op where unsupported or disabled.
+ */
+export function preloadKubeClient(): Promise<typeof k8s> {
+  if (!clientLibrary) {
+    nodeModule.enableCompileCache?.();
+    clientLibrary = import('@kubernetes/client-node');
+    clientLibrary.catch(() => {});
+  }
+  return clientLibrary;
+}
+
 /** Loads kubeconfig (lazily importing the client) and selects `context` or the current one; undefined when there is none. */
 export async function loadKube(context?: string): Promise<Kube | undefined> {
   if (kubeconfigFiles().length === 0) {
     if (context) throw new UserError(`kube context "${context}" requested but no kubeconfig was found`, { hint: 'set KUBECONFIG or create ~/.kube/config' });
     return undefined;
   }
-  const lib = await import('@kubernetes/client-node');
+  const lib = await preloadKubeClient();
   const config = new lib.KubeConfig();
   config.loadFromDefault();
   if (context) {
