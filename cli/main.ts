@@ -8,6 +8,7 @@ import { exitCodeFor, formatError, UserError } from '../core/errors.js';
 const commands: Record<string, () => Promise<{ register(program: Command): void }>> = {
   plan: () => import('./commands/plan.js'),
   init: () => import('./commands/init.js'),
+  scaffold: () => import('./commands/scaffold.js'),
   up: () => import('./commands/up.js'),
   status: () => import('./commands/status.js'),
   down: () => import('./commands/down.js'),

@@ -1,0 +1,162 @@
+import { Box, Text, useApp, useInput } from 'ink';
+import { useEffect, useState } from 'react';
+
+export interface WizardTemplate {
+  name: string;
+  description: string;
+  needsModule: boolean;
+}
+
+export interface WizardAnswers {
+  template: string;
+  name: string;
+  path: string;
+  module?: string;
+}
+
+export interface WizardProps {
+  templates: WizardTemplate[];
+  /** Why a service name cannot be used (invalid, taken), or undefined. */
+  nameProblem: (name: string) => string | undefined;
+  defaultPath: (name: string) => string;
+  pathProblem: (path: string) => Promise<string | undefined>;
+  /** The module path the repository's convention gives for a service directory, if any. */
+  defaultModule: (path: string) => Promise<string | undefined>;
+  moduleProblem: (module: string) => string | undefined;
+  /** Answers given as flags: those questions are not asked. */
+  given: { path?: string; module?: string };
+  onDone: (answers: WizardAnswers | undefined) => void;
+}
+
+type Step = 'template' | 'name' | 'path' | 'module';
+
+/** The questions of `devloop scaffold` run without arguments: template, name, directory, Go module path. */
+export function Wizard(props: WizardProps) {
+  const { exit } = useApp();
+  const [step, setStep] = useState<Step>('template');
+  const [template, setTemplate] = useState<WizardTemplate | undefined>();
+  const [name, setName] = useState('');
+  const [dir, setDir] = useState<string>('');
+
+  const finish = (answers: WizardAnswers | undefined) => {
+    props.onDone(answers);
+    exit();
+  };
+  useInput((_input, key) => {
+    if (key.escape) finish(undefined);
+  });
+
+  const afterPath = (t: WizardTemplate, n: string, p: string) => {
+    if (t.needsModule && props.given.module === undefined) {
+      setDir(p);
+      setStep('module');
+    } else {
+      finish({ template: t.name, name: n, path: p, ...(props.given.module !== undefined ? { module: props.given.module } : {}) });
+    }
+  };
+
+  return (
+    <Box flexDirection="column">
+      {template && <Text color="gray">template: {template.name}</Text>}
+      {step !== 'template' && step !== 'name' && <Text color="gray">name: {name}</Text>}
+      {step === 'module' && <Text color="gray">directory: {dir}</Text>}
+      {step === 'template' && (
+        <Select
+          label="Template"
+          items={props.templates.map((t) => ({ value: t, label: t.name, detail: t.description }))}
+          onSelect={(t) => {
+            setTemplate(t);
+            setStep('name');
+          }}
+        />
+      )}
+      {step === 'name' && template && (
+        <Question
+          label="Service name"
+          initial=""
+          check={async (v) => props.nameProblem(v)}
+          onSubmit={(v) => {
+            setName(v);
+            if (props.given.path !== undefined) afterPath(template, v, props.given.path);
+            else setStep('path');
+          }}
+        />
+      )}
+      {step === 'path' && template && (
+        <Question label="Directory" initial={props.defaultPath(name)} check={props.pathProblem} onSubmit={(v) => afterPath(template, name, v)} />
+      )}
+      {step === 'module' && template && (
+        <ModuleQuestion dir={dir} {...props} onSubmit={(m) => finish({ template: template.name, name, path: dir, module: m })} />
+      )}
+      <Text color="gray">enter to confirm · esc to cancel</Text>
+    </Box>
+  );
+}
+
+function ModuleQuestion(props: WizardProps & { dir: string; onSubmit: (m: string) => void }) {
+  const [initial, setInitial] = useState<string | undefined>();
+  useEffect(() => {
+    let live = true;
+    void props.defaultModule(props.dir).then((m) => live && setInitial(m ?? ''));
+    return () => {
+      live = false;
+    };
+  }, [props.dir]);
+  if (initial === undefined) return <Text>Go module path: …</Text>;
+  return <Question label="Go module path" initial={initial} check={async (v) => props.moduleProblem(v)} onSubmit={props.onSubmit} />;
+}
+
+interface SelectItem<T> {
+  value: T;
+  label: string;
+  detail: string;
+}
+
+export function Select<T>(props: { label: string; items: SelectItem<T>[]; onSelect: (v: T) => void }) {
+  const [index, setIndex] = useState(0);
+  useInput((_input, key) => {
+    if (key.upArrow) setIndex((i) => (i + props.items.length - 1) % props.items.length);
+    else if (key.downArrow) setIndex((i) => (i + 1) % props.items.length);
+    else if (key.return) props.onSelect(props.items[index]!.value);
+  });
+  const width = Math.max(...props.items.map((i) => i.label.length));
+  return (
+    <Box flexDirection="column">
+      <Text bold>{props.label} (↑/↓, enter)</Text>
+      {props.items.map((item, i) => (
+        <Text key={item.label} color={i === index ? 'cyan' : undefined}>
+          {i === index ? '❯ ' : '  '}
+          {item.label.padEnd(width)}  <Text color="gray">{item.detail}</Text>
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+/** A one-line text question; enter submits when `check` finds no problem, else the problem is shown. */
+export function Question(props: { label: string; initial: string; check: (v: string) => Promise<string | undefined>; onSubmit: (v: string) => void }) {
+  const [value, setValue] = useState(props.initial);
+  const [problem, setProblem] = useState<string | undefined>();
+  useInput((input, key) => {
+    if (key.return) {
+      const v = value.trim();
+      void props.check(v).then((p) => (p ? setProblem(p) : props.onSubmit(v)));
+    } else if (key.backspace || key.delete) {
+      setValue((v) => v.slice(0, -1));
+      setProblem(undefined);
+    } else if (input && !key.ctrl && !key.meta && !key.escape && !key.upArrow && !key.downArrow && !key.tab) {
+      setValue((v) => v + input);
+      setProblem(undefined);
+    }
+  });
+  return (
+    <Box flexDirection="column">
+      <Text>
+        <Text bold>{props.label}: </Text>
+        {value}
+        <Text inverse> </Text>
+      </Text>
+      {problem && <Text color="red">{problem}</Text>}
+    </Box>
+  );
+}
