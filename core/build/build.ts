@@ -44,6 +44,10 @@ interface BuildMessage {
 
 const STEP = /^Step (\d+)\/(\d+) : (.*)$/;
 const LAST_LINES = 10;
+/** The daemon colours a step's stderr; progress lines carry carriage returns. */
+const clean = (line: string) => line.replace(/\u001b\[[0-9;]*m/g, '').replace(/\r$/, '');
+/** Builder bookkeeping that says nothing about why a step failed. */
+const BUILDER_CHATTER = /^(Removing intermediate container|Running in) [0-9a-f]+$/;
 
 /**
  * Builds one image with the classic builder API, streaming the context as a tar. Reports each Dockerfile step and
@@ -86,12 +90,12 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
       pending += msg.stream;
       const parts = pending.split('\n');
       pending = parts.pop() ?? '';
-      for (const line of parts) onLine(line.replace(/\r$/, ''));
+      for (const line of parts) onLine(clean(line));
     }
     if (msg.aux?.ID) imageId = msg.aux.ID;
     if (msg.error !== undefined || msg.errorDetail?.message !== undefined) error = msg.errorDetail?.message ?? msg.error;
   });
-  if (pending) onLine(pending);
+  if (pending) onLine(clean(pending));
 
   if (error !== undefined) {
     let where: string | undefined;
@@ -100,7 +104,7 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
       const file = req.dockerfileLabel ?? path.join(path.basename(req.contextDir), req.dockerfile);
       where = `Step ${step.step}/${step.total} : ${step.instruction}${line ? ` (${file}:${line})` : ''}`;
     }
-    const lastLines = stepLines.filter((l) => !l.startsWith(' ---> ')).slice(-LAST_LINES);
+    const lastLines = stepLines.filter((l) => !l.startsWith(' ---> ') && !BUILDER_CHATTER.test(l)).slice(-LAST_LINES);
     throw new BuildFailure(error.trim(), where, lastLines);
   }
   if (!imageId) {

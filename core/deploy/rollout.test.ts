@@ -11,6 +11,10 @@ describe('diagnosePod', () => {
     );
     expect(d).toMatchObject({ reason: 'ImagePullBackOff', definitive: true, container: 'web' });
     expect(d?.message).toBe('image r/shop/web:x cannot be pulled (ImagePullBackOff: Back-off pulling image "r/shop/web:x")');
+    const nested = diagnosePod(
+      pod({ phase: 'Pending', containerStatuses: [{ name: 'web', image: 'r/a:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "r/a:1": ErrImagePull: rpc error: code = NotFound desc = failed to resolve reference "r/a:1": r/a:1: not found' } } }] }),
+    );
+    expect(nested?.message).toBe('image r/a:1 cannot be pulled (ImagePullBackOff: not found)');
   });
 
   it('waits out a first pull error', () => {

@@ -45,13 +45,14 @@ export function workloadStatus(kind: string, w: Workload): WorkloadStatus {
   if (observed >= generation && progressing?.reason === 'ProgressDeadlineExceeded') {
     return { done: false, ready: Math.min(updated, available), desired, failed: 'ProgressDeadlineExceeded', message: progressing.message };
   }
-  const ready = Math.min(updated, available);
+  // Available counts old pods too; while old ones remain, only what exceeds them can be new.
+  const ready = Math.max(0, Math.min(updated, available - Math.max(0, (st?.replicas ?? 0) - updated)));
   const done = observed >= generation && updated >= desired && (st?.replicas ?? 0) <= updated && available >= updated;
   let message: string | undefined;
   if (observed < generation) message = 'waiting for the controller';
   else if (updated < desired) message = `${updated} of ${desired} updated`;
-  else if ((st?.replicas ?? 0) > updated) message = `${(st?.replicas ?? 0) - updated} old replicas terminating`;
-  else if (available < updated) message = `${available} of ${updated} available`;
+  else if (available < updated) message = `${available} of ${updated} updated replicas available`;
+  else if ((st?.replicas ?? 0) > updated) message = `${(st?.replicas ?? 0) - updated} old replicas pending termination`;
   return { done, ready, desired, ...(message ? { message } : {}) };
 }
 
@@ -74,7 +75,7 @@ export function diagnosePod(pod: k8s.V1Pod): PodDiagnosis | undefined {
     if (['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'ErrImageNeverPull'].includes(waiting.reason)) {
       return {
         reason: 'ImagePullBackOff',
-        message: `image ${c.image} cannot be pulled (${waiting.reason}${waiting.message ? `: ${firstLine(waiting.message)}` : ''})`,
+        message: `image ${c.image} cannot be pulled (${waiting.reason}${waiting.message ? `: ${pullCause(waiting.message)}` : ''})`,
         definitive: waiting.reason !== 'ErrImagePull',
         pod: name,
         container: c.name,
@@ -84,7 +85,7 @@ export function diagnosePod(pod: k8s.V1Pod): PodDiagnosis | undefined {
       const t = c.lastState?.terminated;
       return {
         reason: 'CrashLoopBackOff',
-        message: `container ${c.name} keeps exiting${t ? ` (exit code ${t.exitCode}${t.reason ? `, ${t.reason}` : ''})` : ''}, ${c.restartCount} restarts`,
+        message: `container ${c.name} keeps exiting${t ? ` (exit code ${t.exitCode}${t.reason ? `, ${t.reason}` : ''})` : ''}, ${c.restartCount} restart${c.restartCount === 1 ? '' : 's'}`,
         definitive: true,
         pod: name,
         container: c.name,
@@ -108,6 +109,12 @@ export function diagnosePod(pod: k8s.V1Pod): PodDiagnosis | undefined {
 }
 
 const firstLine = (s: string) => s.split('\n')[0]!.trim();
+
+/** The runtime's pull errors nest causes with ": "; the innermost one ("not found", "connection refused") says why. */
+function pullCause(message: string): string {
+  const parts = firstLine(message).split(': ').map((p) => p.trim()).filter(Boolean);
+  return parts[parts.length - 1] ?? message;
+}
 
 function selectorString(w: Workload): string | undefined {
   const labels = w.spec?.selector?.matchLabels;

@@ -113,7 +113,7 @@ describe('devloop up --once / status / down on the real cluster', () => {
     try {
       const run = await devloop(repo.dir, developer, ['up', '--once', '--timeout', '150']);
       expect(run.code, explain(run)).toBe(1);
-      expect(run.stdout).toMatch(/ orders ImagePullBackOff: image 127\.0\.0\.1:5000\/shop\/audit:missing cannot be pulled/);
+      expect(run.stdout).toMatch(/ orders ImagePullBackOff: image 127\.0\.0\.1:5000\/shop\/audit:missing cannot be pulled \(ImagePullBackOff: not found\)/);
       expect(await askPods(namespace, 'orders')).toEqual(['orders v1']);
     } finally {
       await restore();
