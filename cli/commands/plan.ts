@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { loadProject } from '../../core/config/load.js';
-import { computePlan, type Plan } from '../../core/changes/plan.js';
+import path from 'node:path';
+import { findProjectRoot, loadProject } from '../../core/config/load.js';
+import { computePlan, startPlanRead, type Plan } from '../../core/changes/plan.js';
 import { gitTimings } from '../../core/workspace/git.js';
 import { workDir } from '../main.js';
 
@@ -11,8 +12,13 @@ export function register(program: Command): void {
     .option('--base <ref>', 'compare with this commit (default: merge-base of HEAD and origin/HEAD, main or master)')
     .option('--json', 'print one JSON document on stdout')
     .action(async (opts: { base?: string; json?: boolean }) => {
-      const project = await loadProject(workDir(program));
-      const plan = await computePlan(project, opts.base === undefined ? {} : { base: opts.base });
+      const dir = path.resolve(workDir(program));
+      // Start git while devloop.yaml is parsed and checked; both take a while in a large monorepo.
+      const found = await findProjectRoot(dir).catch(() => ({ kind: 'none' as const }));
+      const root = found.kind === 'file' ? path.dirname(found.file) : found.kind === 'git' ? found.dir : null;
+      const repoRead = root === null ? undefined : startPlanRead(root);
+      const project = await loadProject(dir);
+      const plan = await computePlan(project, { ...(opts.base === undefined ? {} : { base: opts.base }), ...(repoRead ? { repoRead } : {}) });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ base: plan.base, services: plan.services }, null, 2)}\n`);
         if (plan.base === null && plan.baseNote) process.stderr.write(`note: ${plan.baseNote}\n`);

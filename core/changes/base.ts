@@ -12,14 +12,14 @@ export interface BaseResolution {
 }
 
 /** Default-branch candidates, in order of preference. */
-const DEFAULT_BRANCHES = ['refs/remotes/origin/HEAD', 'refs/heads/main', 'refs/heads/master', 'refs/remotes/origin/main', 'refs/remotes/origin/master'];
+export const DEFAULT_BRANCHES = ['refs/remotes/origin/HEAD', 'refs/heads/main', 'refs/heads/master', 'refs/remotes/origin/main', 'refs/remotes/origin/master'];
 
 /**
  * The base commit: `ref` when given (any commit-ish), else the merge-base of HEAD with the default branch
  * (origin/HEAD, else main, else master). A repository without commits, without a default branch, or whose
  * shallow history has no merge-base has no base, and says why.
  */
-export async function resolveBase(facts: RepoFacts, ref?: string): Promise<BaseResolution> {
+export async function resolveBase(facts: RepoFacts, ref?: string, defaultRefs?: Promise<string>): Promise<BaseResolution> {
   const { git } = facts;
   if (ref !== undefined) {
     const sha = (await git.run(['rev-parse', '-q', '--verify', '--end-of-options', `${ref}^{commit}`], { allowExit: [1, 128] }))?.trim();
@@ -37,7 +37,7 @@ export async function resolveBase(facts: RepoFacts, ref?: string): Promise<BaseR
     return { base: null, describe: 'none', note: 'the repository has no commits yet: every file counts as changed' };
   }
 
-  const refs = await git.output(['for-each-ref', '--format=%(refname)%00%(objectname)', ...DEFAULT_BRANCHES]);
+  const refs = await (defaultRefs ?? git.output(['for-each-ref', '--format=%(refname)%00%(objectname)', ...DEFAULT_BRANCHES]));
   const found = new Map<string, string>();
   for (const line of refs.split('\n')) {
     const [name, sha] = line.split('\0');

@@ -169,11 +169,11 @@ export async function readContextFilters(root: string, graph: ServiceGraph): Pro
 /** Everything needed to answer "what are the inputs and versions" for the project as it is on disk now. */
 export async function readBuildInputs(project: ProjectConfig): Promise<{ inputs: BuildInputs; facts: Awaited<ReturnType<typeof readRepoFacts>> }> {
   const git = new GitRepo(project.root);
-  const facts = await readRepoFacts(git);
-  const snapshot = await readSnapshot(facts, project.root);
+  const facts = readRepoFacts(git);
+  const snapshot = await readSnapshot(git, facts, project.root);
   const graph = await buildGraph(project, { packageJsonFiles: snapshot.paths.filter(isPackageJson) });
   const filters = await readContextFilters(project.root, graph);
-  return { inputs: new BuildInputs(graph, snapshot, filters), facts };
+  return { inputs: new BuildInputs(graph, snapshot, filters), facts: await facts };
 }
 
 /** The content version (image tag) of every service, from the working tree as it is now. */

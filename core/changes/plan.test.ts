@@ -291,6 +291,16 @@ describe('computePlan', () => {
     await expect(plan(repo.dir, 'no-such-branch')).rejects.toThrow('--base no-such-branch: no such commit in this repository');
   });
 
+  it('rebuilds a service whose build settings changed in devloop.yaml', async () => {
+    const repo = shop();
+    repo.write({ 'devloop.yaml': `${SHOP_YAML}    buildArgs: { MODE: fast }\n  - name: extra\n    path: services/web\n    image: shop/extra\n` });
+    const s = byName(await plan(repo.dir));
+    expect(s.worker!.reasons).toEqual(['devloop.yaml (build settings changed)']);
+    expect(s.extra!.reasons).toEqual(['devloop.yaml (new service)']);
+    expect(s.api!.rebuild).toBe(false);
+    expect(s.web!.rebuild).toBe(false);
+  });
+
   it('works when devloop.yaml lives below the git top level', async () => {
     const repo = track(TempRepo.create());
     repo.write({

@@ -1,9 +1,12 @@
-import type { ProjectConfig } from '../config/types.js';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { normaliseRelPath } from '../config/paths.js';
+import type { ProjectConfig, ServiceConfig } from '../config/types.js';
 import { GitRepo } from '../workspace/git.js';
 import { buildGraph } from '../workspace/graph.js';
-import { changedSince, resolveBase } from './base.js';
+import { changedSince, DEFAULT_BRANCHES, resolveBase } from './base.js';
 import { BuildInputs, isPackageJson, readContextFilters } from './content.js';
-import { rangeUnder, readRepoFacts, readSnapshot, type WorkingChange } from './snapshot.js';
+import { rangeUnder, startRepoRead, type RepoRead, type WorkingChange } from './snapshot.js';
 
 export interface PlannedService {
   name: string;
@@ -28,11 +31,12 @@ export interface Plan {
  * For each service: would it be rebuilt (did a build input change between the base and the working tree), why,
  * and its content version. `base` is any commit-ish; by default the merge-base of HEAD and the default branch.
  */
-export async function computePlan(project: ProjectConfig, opts: { base?: string } = {}): Promise<Plan> {
-  const git = new GitRepo(project.root);
-  const facts = await readRepoFacts(git);
-  // The snapshot (ls-files + status) and the base (rev-parse/for-each-ref/merge-base) are independent.
-  const [snapshot, resolution] = await Promise.all([readSnapshot(facts, project.root), resolveBase(facts, opts.base)]);
+export async function computePlan(project: ProjectConfig, opts: { base?: string; repoRead?: RepoRead } = {}): Promise<Plan> {
+  const read = opts.repoRead?.root === project.root ? opts.repoRead : startPlanRead(project.root);
+  const { git } = read;
+  const facts = await read.facts;
+  // The snapshot (ls-files + status) and the base (for-each-ref, merge-base) are independent.
+  const [snapshot, resolution] = await Promise.all([read.snapshot, resolveBase(facts, opts.base, read.defaultRefs)]);
   const graph = await buildGraph(project, { packageJsonFiles: snapshot.paths.filter(isPackageJson) });
   const [filters, changes] = await Promise.all([
     readContextFilters(project.root, graph),
@@ -42,9 +46,12 @@ export async function computePlan(project: ProjectConfig, opts: { base?: string 
   const versions = inputs.contentVersions();
 
   const reasonsFor = changes === null ? () => [resolution.note ?? 'no base commit: every file counts as changed'] : reasonIndex(inputs, changes);
+  const configReasons = changes === null || resolution.base === null ? new Map<string, string>() : await configChanges(project, git, resolution.base, changes);
 
   const services: PlannedService[] = project.services.map((s) => {
     const reasons = reasonsFor(s.name);
+    const configReason = configReasons.get(s.name);
+    if (configReason !== undefined) reasons.unshift(configReason);
     const node = graph.nodes.get(s.name)!;
     return {
       name: s.name,
@@ -59,6 +66,14 @@ export async function computePlan(project: ProjectConfig, opts: { base?: string 
   const note = resolution.base === null ? resolution.note : `${resolution.describe} (${resolution.base.slice(0, 12)})`;
   if (note !== undefined) plan.baseNote = note;
   return plan;
+}
+
+/**
+ * Starts the git reads a plan needs for the project at `root`; pass the result to computePlan as `repoRead` to
+ * overlap them with loading devloop.yaml.
+ */
+export function startPlanRead(root: string): RepoRead {
+  return startRepoRead(root, DEFAULT_BRANCHES);
 }
 
 /** service name → reason lines, looking up only the changed paths below each of the service's input locations. */
@@ -107,4 +122,59 @@ function describeChange(change: WorkingChange, chain: string[]): string {
   else if (change.kind === 'conflicted') notes.push('merge conflict');
   if (chain.length > 0) notes.push(`via dependency ${chain.join(' → ')}`);
   return notes.length > 0 ? `${change.path} (${notes.join('; ')})` : change.path;
+}
+
+/**
+ * Services whose build settings in devloop.yaml (path, dockerfile, build args, target, dependsOn) differ from
+ * the base commit's devloop.yaml. Only looked at when devloop.yaml itself changed; a base without one (the
+ * services were discovered then) says nothing.
+ */
+async function configChanges(project: ProjectConfig, git: GitRepo, base: string, changes: WorkingChange[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (project.file === null) return out;
+  const rel = path.relative(project.root, project.file).split(path.sep).join('/');
+  if (!changes.some((c) => c.path === rel)) return out;
+  // "<commit>:./<path>" is resolved relative to the current directory (the project root).
+  const text = await git.run(['show', `${base}:./${rel}`], { allowExit: [128] });
+  if (text === null) return out;
+  let before: unknown;
+  try {
+    before = parseYaml(text);
+  } catch {
+    before = null;
+  }
+  const old = new Map<string, string>();
+  const services = (before as { services?: unknown } | null)?.services;
+  if (Array.isArray(services)) {
+    for (const raw of services) {
+      if (raw && typeof raw === 'object' && typeof (raw as { name?: unknown }).name === 'string') {
+        old.set((raw as { name: string }).name, buildSettingsKey(raw as Record<string, unknown>));
+      }
+    }
+  }
+  for (const s of project.services) {
+    const was = old.get(s.name);
+    if (was === undefined) out.set(s.name, `${rel} (new service)`);
+    else if (was !== buildSettingsKey(s)) out.set(s.name, `${rel} (build settings changed)`);
+  }
+  return out;
+}
+
+/** The build-relevant keys of a service entry, normalised the way loading does, as a comparable string. */
+function buildSettingsKey(raw: Record<string, unknown> | ServiceConfig): string {
+  const norm = (v: unknown) => {
+    if (typeof v !== 'string') return v;
+    const n = normaliseRelPath(v);
+    return 'path' in n ? n.path : v;
+  };
+  const args = raw.buildArgs && typeof raw.buildArgs === 'object' ? (raw.buildArgs as Record<string, unknown>) : {};
+  return JSON.stringify({
+    path: norm(raw.path),
+    dockerfile: typeof raw.dockerfile === 'string' ? raw.dockerfile.replace(/^\.\//, '') : 'Dockerfile',
+    target: raw.target ?? null,
+    buildArgs: Object.keys(args)
+      .sort()
+      .map((k) => [k, String(args[k])]),
+    dependsOn: Array.isArray(raw.dependsOn) ? raw.dependsOn.map(norm) : [],
+  });
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import { ExternalError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { GitRepo, splitNul } from '../workspace/git.js';
 
 /** One file of the working tree as a build would see it. */
@@ -47,55 +47,80 @@ export interface Snapshot {
   hashed: number;
 }
 
-/** Facts about the repository holding `root`; fails with a UserError-worthy message when there is none. */
-export async function readRepoFacts(git: GitRepo): Promise<RepoFacts> {
-  const [facts, head] = await Promise.all([
-    git.run(['rev-parse', '--show-toplevel', '--show-prefix', '--show-object-format', '--is-shallow-repository'], { allowExit: [128] }),
-    git.run(['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { allowExit: [1, 128] }),
-  ]);
-  if (facts === null) throw new NotAGitRepository(git.dir);
-  const [top = '', prefix = '', format = 'sha1', shallow = 'false'] = facts.replace(/\n$/, '').split('\n');
-  return {
-    git,
-    top,
-    prefix,
-    objectFormat: format === 'sha256' ? 'sha256' : 'sha1',
-    shallow: shallow === 'true',
-    head: head?.trim() || null,
-  };
+/**
+ * Every git read `devloop plan` needs that does not depend on another's answer, started at once so they overlap
+ * each other (and whatever the caller does meanwhile, such as parsing devloop.yaml).
+ */
+export interface RepoRead {
+  root: string;
+  git: GitRepo;
+  facts: Promise<RepoFacts>;
+  snapshot: Promise<Snapshot>;
+  /** Output of `for-each-ref` over the default-branch candidates (see base.ts). */
+  defaultRefs: Promise<string>;
 }
 
-export class NotAGitRepository extends ExternalError {
+export function startRepoRead(root: string, defaultBranchRefs: readonly string[]): RepoRead {
+  const git = new GitRepo(root);
+  const facts = readRepoFacts(git);
+  const snapshot = readSnapshot(git, facts, root);
+  const defaultRefs = git.output(['for-each-ref', '--format=%(refname)%00%(objectname)', ...defaultBranchRefs]);
+  // Whoever awaits these sees the errors; until then (or if the caller gives up first) they must not go unhandled.
+  for (const p of [facts, snapshot, defaultRefs]) p.catch(() => undefined);
+  return { root, git, facts, snapshot, defaultRefs };
+}
+
+/** Facts about the repository holding `root`; fails with a UserError-worthy message when there is none. */
+export async function readRepoFacts(git: GitRepo): Promise<RepoFacts> {
+  const facts = ['rev-parse', '--show-toplevel', '--show-prefix', '--show-object-format', '--is-shallow-repository'];
+  // One call in the usual case; a repository without commits makes "HEAD" fail, then ask again without it.
+  let out = await git.run([...facts, 'HEAD^{commit}'], { allowExit: [128] });
+  let head: string | null = null;
+  if (out !== null) {
+    const lines = out.replace(/\n$/, '').split('\n');
+    head = lines.pop() ?? null;
+    out = lines.join('\n');
+  } else {
+    out = await git.run(facts, { allowExit: [128] });
+    if (out === null) throw new NotAGitRepository(git.dir);
+  }
+  const [top = '', prefix = '', format = 'sha1', shallow = 'false'] = out.replace(/\n$/, '').split('\n');
+  return { git, top, prefix, objectFormat: format === 'sha256' ? 'sha256' : 'sha1', shallow: shallow === 'true', head: head || null };
+}
+
+export class NotAGitRepository extends UserError {
   constructor(readonly dir: string) {
-    super(`${dir} is not inside a git working tree`);
+    super(`${dir} is not inside a git working tree`, {
+      hint: 'devloop compares with git history: run it in a clone, or `git init` and commit',
+    });
   }
 }
 
 /**
  * The working tree in two git calls: `ls-files --stage` for the index (object ids of unmodified files are
  * reused, never re-hashed) and `status --porcelain=v2` for what differs; only modified and untracked files
- * are read and hashed, the way git would hash them.
+ * are read and hashed, the way git would hash them. The git calls start at once; `facts` is awaited only to
+ * interpret their output.
  */
-export async function readSnapshot(facts: RepoFacts, root: string): Promise<Snapshot> {
-  const { git } = facts;
-  const [staged, status] = await Promise.all([
+export async function readSnapshot(git: GitRepo, facts: Promise<RepoFacts>, root: string): Promise<Snapshot> {
+  const [staged, status, f] = await Promise.all([
     git.output(['ls-files', '--stage', '-z']),
     git.output(['status', '--porcelain=v2', '-z', '--untracked-files=all', '--ignore-submodules=dirty', '--', '.']),
+    facts,
   ]);
-
   const byPath = new Map<string, FileEntry>();
   for (const record of splitNul(staged)) {
     // "<mode> <oid> <stage>\t<path>"
     const tab = record.indexOf('\t');
-    const meta = record.slice(0, tab);
     const p = record.slice(tab + 1);
-    const [mode = '', oid = ''] = meta.split(' ');
-    byPath.set(p, { path: p, mode, oid });
+    const space = record.indexOf(' ', 7);
+    byPath.set(p, { path: p, mode: record.slice(0, 6), oid: record.slice(7, space) });
   }
 
   const changes: WorkingChange[] = [];
   const toHash: string[] = [];
-  const strip = (p: string) => (facts.prefix && p.startsWith(facts.prefix) ? p.slice(facts.prefix.length) : p);
+  const untracked = new Set<string>();
+  const strip = (p: string) => (f.prefix && p.startsWith(f.prefix) ? p.slice(f.prefix.length) : p);
   const fields = splitNul(status);
   for (let i = 0; i < fields.length; i++) {
     const rec = fields[i]!;
@@ -104,6 +129,7 @@ export async function readSnapshot(facts: RepoFacts, root: string): Promise<Snap
       const p = strip(rec.slice(2));
       if (p.endsWith('/')) continue; // an untracked nested repository: not ours to look into
       changes.push({ path: p, kind: 'untracked' });
+      untracked.add(p);
       toHash.push(p);
     } else if (type === '1' || type === '2' || type === 'u') {
       const parts = rec.split(' ');
@@ -122,9 +148,33 @@ export async function readSnapshot(facts: RepoFacts, root: string): Promise<Snap
     }
   }
 
-  await hashFiles(root, toHash, facts.objectFormat, byPath);
-  const paths = [...byPath.keys()].sort();
-  return { files: paths.map((p) => byPath.get(p)!), paths, changes, hashed: toHash.length };
+  await hashFiles(root, toHash, f.objectFormat, byPath);
+  // Index entries come sorted and untracked files were added after them: sorting 30,000 paths costs more than
+  // merging a few, so merge (and sort fully only if git's byte order ever differs from JS's, outside the BMP).
+  const all = [...byPath.values()];
+  let tracked = all.length;
+  while (tracked > 0 && untracked.has(all[tracked - 1]!.path)) tracked--;
+  let files = mergeSorted(all.slice(0, tracked), all.slice(tracked).sort(byPathOrder));
+  if (!isSorted(files)) files = all.sort(byPathOrder);
+  return { files, paths: files.map((f) => f.path), changes, hashed: toHash.length };
+}
+
+const byPathOrder = (a: FileEntry, b: FileEntry) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+function mergeSorted(a: FileEntry[], b: FileEntry[]): FileEntry[] {
+  if (b.length === 0) return a;
+  const out: FileEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(a[i]!.path <= b[j]!.path ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
+function isSorted(files: FileEntry[]): boolean {
+  for (let i = 1; i < files.length; i++) if (files[i - 1]!.path >= files[i]!.path) return false;
+  return true;
 }
 
 function kindOf(xy: string): WorkingChange['kind'] {

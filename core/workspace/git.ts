@@ -37,7 +37,9 @@ export class GitRepo {
       trimmed: false,
       allowEnvironment: ['GIT_OPTIONAL_LOCKS'],
       errors: (error, result) => {
-        if (result.exitCode === 0 || error instanceof Error) return error;
+        // simple-git's own check has already turned "exit code + stderr" into a generic GitError; replace it
+        // with one that keeps the exit code. No exit code at all means git did not run (spawn failure).
+        if (!(typeof result.exitCode === 'number' && result.exitCode > 0)) return error;
         const stderr = Buffer.concat(result.stdErr).toString('utf8');
         return new GitCommandFailed(result.exitCode, stderr);
       },
