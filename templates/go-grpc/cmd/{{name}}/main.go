@@ -89,7 +89,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 
 	// Report NOT_SERVING first so that readiness fails and the endpoint leaves the Service, then drain.
-	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	srv.Health.Shutdown()
 	drained := make(chan struct{})
 	go func() { srv.GRPC.GracefulStop(); close(drained) }()
