@@ -140,8 +140,6 @@ function relTo(file: string, dir: string): string | null {
  */
 export async function readContextFilters(root: string, graph: ServiceGraph): Promise<Map<string, ContextFilter>> {
   const out = new Map<string, ContextFilter>();
-  // Services often share the same ignore rules; one matcher per distinct text shares compiled rules and results.
-  const matchers = new Map<string, Ignore>();
   for (const node of graph.nodes.values()) {
     let found: ContextFilter = { file: null, ignores: () => false };
     for (const candidate of [`${node.dockerfile}.dockerignore`, node.context === '' ? '.dockerignore' : `${node.context}/.dockerignore`]) {
@@ -151,14 +149,11 @@ export async function readContextFilters(root: string, graph: ServiceGraph): Pro
       } catch {
         continue;
       }
-      let matcher = matchers.get(text);
-      if (!matcher) {
-        // The package is CommonJS with `module.exports.default = factory`; NodeNext types see the factory there.
-        matcher = dockerignore.default({ ignorecase: false }).add(text);
-        matchers.set(text, matcher);
-      }
-      const m = matcher;
-      found = { file: candidate, ignores: (rel) => m.ignores(rel) };
+      // One matcher per service even when texts repeat: its per-path result cache stays small, which is faster
+      // than one shared cache growing to every path of the repository. Docker matches case-sensitively.
+      // (The package is CommonJS with `module.exports.default = factory`; NodeNext types see the factory there.)
+      const matcher: Ignore = dockerignore.default({ ignorecase: false }).add(text);
+      found = { file: candidate, ignores: (rel) => matcher.ignores(rel) };
       break;
     }
     out.set(node.service.name, found);

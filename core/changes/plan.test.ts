@@ -291,6 +291,23 @@ describe('computePlan', () => {
     await expect(plan(repo.dir, 'no-such-branch')).rejects.toThrow('--base no-such-branch: no such commit in this repository');
   });
 
+  it('counts a Dockerfile outside the context, and prefers <Dockerfile>.dockerignore', async () => {
+    const repo = track(TempRepo.create());
+    repo.write({
+      'devloop.yaml': 'version: 1\nservices:\n  - { name: api, path: src/api, dockerfile: ../../docker/api.Dockerfile }\n',
+      'docker/api.Dockerfile': 'FROM scratch\n',
+      'docker/api.Dockerfile.dockerignore': 'secret.txt\n',
+      'src/api/.dockerignore': '*.go\n',
+      'src/api/main.go': 'package main\n',
+      'src/api/secret.txt': 'x\n',
+    });
+    repo.commit('init');
+    repo.git('checkout', '-q', '-b', 'feature');
+    repo.write({ 'docker/api.Dockerfile': 'FROM scratch\nCOPY . /\n', 'src/api/main.go': 'package main // 2\n', 'src/api/secret.txt': 'y\n' });
+    const s = byName(await plan(repo.dir));
+    expect(s.api!.reasons).toEqual(['docker/api.Dockerfile', 'src/api/main.go']);
+  });
+
   it('rebuilds a service whose build settings changed in devloop.yaml', async () => {
     const repo = shop();
     repo.write({ 'devloop.yaml': `${SHOP_YAML}    buildArgs: { MODE: fast }\n  - name: extra\n    path: services/web\n    image: shop/extra\n` });

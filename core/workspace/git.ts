@@ -14,13 +14,14 @@ export class GitCommandFailed extends GitError {
   }
 }
 
-/** Wall time of each git call, for `DEVLOOP_TIMINGS` and the plan benchmark. */
+/** Wall time of each git call, recorded only when DEVLOOP_TIMINGS is set (for the plan benchmark). */
 export interface GitTiming {
   args: string[];
   startMs: number;
   endMs: number;
 }
 export const gitTimings: GitTiming[] = [];
+const recordTimings = Boolean(process.env.DEVLOOP_TIMINGS);
 
 /**
  * The one door to git: every call goes through simple-git with NUL-separated output where paths are printed,
@@ -66,7 +67,7 @@ export class GitRepo {
       }
       throw new ExternalError(`git ${args.join(' ')} failed in ${this.dir}: ${(err as Error).message}`, { cause: err });
     } finally {
-      gitTimings.push({ args, startMs, endMs: performance.now() });
+      if (recordTimings) gitTimings.push({ args, startMs, endMs: performance.now() });
     }
   }
 
