@@ -77,7 +77,51 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
       return [`${e.service ? `${svc(e.service)} ` : ''}warning: ${e.message}`];
     case 'run.finished':
       return [e.ok ? green(`done in ${seconds(e.durationMs)}`) : red(`failed: ${e.failed.join(', ')} (${seconds(e.durationMs)})`)];
+    case 'watch.started':
+      return [green(`watching ${e.root} (quiet period ${e.quietMs} ms); Ctrl-C stops`)];
+    case 'watch.paused':
+      return [e.paused ? 'watching paused' : 'watching resumed'];
+    case 'watch.batch':
+      return e.decisions.map((d) => `${svc(d.service)} ${d.action}: ${d.reason}`);
+    case 'watch.failed':
+      return [red(`watching failed: ${e.message}`)];
+    case 'pass.started':
+      return [`${e.services.map(svc).join(', ')}: ${e.reason}`];
+    case 'pass.finished':
+      return [e.ok ? green(`updated in ${seconds(e.durationMs)}`) : red(`update failed: ${e.failed.join(', ')}; still watching`)];
+    case 'config.reloaded':
+      return [`${e.file} changed: reloaded (${e.services.join(', ')})`];
+    case 'config.failed':
+      return [red(`devloop.yaml not reloaded: ${e.message}`)];
+    case 'sync.connected':
+      return opts.verbose ? [dim(`${e.service} | sync ${e.mode} connected to ${e.where}`)] : [];
+    case 'sync.disconnected':
+      return opts.verbose ? [dim(`${e.service} | sync to ${e.where} ended: ${e.reason}`)] : [];
+    case 'sync.finished':
+      return [`${svc(e.service)} ${e.initial ? 'initial sync' : 'synced'} ${e.written} file${e.written === 1 ? '' : 's'}${e.deleted ? `, deleted ${e.deleted}` : ''} in ${e.durationMs} ms`];
+    case 'sync.refused':
+      return [red(`${svc(e.service)} not synced: ${e.path}: ${e.reason}`)];
+    case 'sync.failed':
+      return [red(`${svc(e.service)} sync failed${e.where ? ` (${e.where})` : ''}: ${e.message}`)];
+    case 'sync.command':
+      return [e.exitCode === 0 ? `${svc(e.service)} ran ${e.command.join(' ')}` : red(`${svc(e.service)} ${e.command.join(' ')} exited ${e.exitCode}: ${e.output}`)];
+    case 'forward.ready':
+      return [`${svc(e.service)} 127.0.0.1:${e.local} → ${e.where}:${e.remote}`];
+    case 'forward.failed':
+      return [red(`${svc(e.service)} port-forward ${e.local}:${e.remote} failed: ${e.message}`)];
+    case 'log.line':
+      return [`${paint(opts.color, serviceColor(e.service))(`${e.service} |`)} ${e.line}`];
+    case 'loop.stopped':
+      return [e.cleanup ? 'stopped; removing what was deployed' : 'stopped; the deployment keeps running'];
   }
+}
+
+/** A stable colour per service name for log prefixes (red is kept for failures). */
+function serviceColor(name: string): number {
+  const palette = [32, 33, 34, 35, 36, 92, 93, 94, 95, 96];
+  let h = 0;
+  for (const ch of name) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return palette[h % palette.length]!;
 }
 
 function timestamp(at: number): string {

@@ -45,7 +45,34 @@ export type EngineEvent =
   | { type: 'down.deleted'; at: number; object: string }
   | { type: 'down.kept'; at: number; object: string; reason: string }
   | { type: 'warning'; at: number; service?: string; message: string }
-  | { type: 'run.finished'; at: number; ok: boolean; durationMs: number; failed: string[] };
+  | { type: 'run.finished'; at: number; ok: boolean; durationMs: number; failed: string[] }
+  // The running loop (`devloop up` without --once): watching, syncing, forwarding, logs.
+  | { type: 'watch.started'; at: number; root: string; quietMs: number }
+  | { type: 'watch.paused'; at: number; paused: boolean }
+  | { type: 'watch.batch'; at: number; files: number; decisions: LoopDecision[] }
+  | { type: 'watch.failed'; at: number; message: string }
+  | { type: 'pass.started'; at: number; services: string[]; reason: string }
+  | { type: 'pass.finished'; at: number; ok: boolean; durationMs: number; failed: string[] }
+  | { type: 'config.reloaded'; at: number; file: string; services: string[] }
+  | { type: 'config.failed'; at: number; message: string }
+  | { type: 'sync.connected'; at: number; service: string; where: string; mode: 'stream' | 'tar' | 'archive' }
+  | { type: 'sync.disconnected'; at: number; service: string; where: string; reason: string }
+  | { type: 'sync.finished'; at: number; service: string; where: string; written: number; deleted: number; durationMs: number; initial: boolean }
+  | { type: 'sync.refused'; at: number; service: string; path: string; reason: string }
+  | { type: 'sync.failed'; at: number; service: string; where?: string; message: string }
+  | { type: 'sync.command'; at: number; service: string; where: string; command: string[]; exitCode: number; output: string }
+  | { type: 'forward.ready'; at: number; service: string; local: number; remote: number; where: string }
+  | { type: 'forward.failed'; at: number; service: string; local: number; remote: number; message: string }
+  | { type: 'log.line'; at: number; service: string; where: string; line: string }
+  | { type: 'loop.stopped'; at: number; cleanup: boolean };
+
+/** What one batch of file changes means for one service. */
+export interface LoopDecision {
+  service: string;
+  action: 'sync' | 'rebuild' | 'redeploy';
+  files: number;
+  reason: string;
+}
 
 export type EngineEventType = EngineEvent['type'];
 

@@ -1,4 +1,4 @@
-import type { EngineEvent, EngineEventInput, PlannedService, TargetKind } from './events.js';
+import type { EngineEvent, EngineEventInput, LoopDecision, PlannedService, TargetKind } from './events.js';
 import { EventBus } from './bus.js';
 
 export type ServicePhase =
@@ -32,6 +32,32 @@ export interface ServiceState {
   log: string[];
   built: boolean;
   applied: boolean;
+  /** File sync into the service's containers (the running loop only). */
+  sync?: SyncStatus;
+  /** Active port-forwards, "127.0.0.1:8080 → pod web-…:8080". */
+  forwards?: Record<string, string>;
+  /** Last lines the service's containers printed (bounded). */
+  output?: string[];
+}
+
+export interface SyncStatus {
+  state: 'connected' | 'synced' | 'failed' | 'disconnected';
+  mode?: 'stream' | 'tar' | 'archive';
+  /** When the last batch landed, and how many files it carried. */
+  lastAt?: number;
+  lastFiles?: number;
+  lastMs?: number;
+  problem?: string;
+}
+
+/** The running loop's own state (absent for one-pass commands). */
+export interface LoopState {
+  watching: boolean;
+  /** Services being rebuilt or redeployed right now. */
+  updating: string[];
+  lastDecisions: LoopDecision[];
+  /** The last devloop.yaml problem, until a good reload. */
+  configProblem?: string;
 }
 
 export interface EngineState {
@@ -43,6 +69,7 @@ export interface EngineState {
   services: Record<string, ServiceState>;
   order: string[];
   warnings: string[];
+  loop?: LoopState;
 }
 
 export const initialState: EngineState = { services: {}, order: [], warnings: [] };
@@ -108,9 +135,47 @@ export function reduce(state: EngineState, event: EngineEvent): EngineState {
       return { ...state, warnings: [...state.warnings, event.service ? `${event.service}: ${event.message}` : event.message] };
     case 'run.finished':
       return { ...state, finished: { ok: event.ok, durationMs: event.durationMs, failed: event.failed } };
+    case 'watch.started':
+      return { ...state, loop: { ...loopOf(state), watching: true } };
+    case 'watch.paused':
+      return { ...state, loop: { ...loopOf(state), watching: !event.paused } };
+    case 'watch.batch':
+      return { ...state, loop: { ...loopOf(state), lastDecisions: event.decisions } };
+    case 'pass.started':
+      return { ...state, loop: { ...loopOf(state), updating: event.services } };
+    case 'pass.finished':
+      return { ...state, loop: { ...loopOf(state), updating: [] } };
+    case 'config.reloaded': {
+      const { configProblem: _dropped, ...loop } = loopOf(state);
+      return { ...state, loop };
+    }
+    case 'config.failed':
+      return { ...state, loop: { ...loopOf(state), configProblem: event.message } };
+    case 'sync.connected':
+      return update(state, event.service, (s) => ({ sync: { ...s.sync, state: 'connected', mode: event.mode, problem: undefined } }));
+    case 'sync.disconnected':
+      return update(state, event.service, (s) => ({ sync: { ...s.sync, state: 'disconnected' } }));
+    case 'sync.finished':
+      return update(state, event.service, (s) => ({
+        sync: { ...s.sync, state: 'synced', lastAt: event.at, lastFiles: event.written + event.deleted, lastMs: event.durationMs, problem: undefined },
+      }));
+    case 'sync.refused':
+      return update(state, event.service, (s) => ({ sync: { ...s.sync, state: s.sync?.state ?? 'failed', problem: `${event.path}: ${event.reason}` } }));
+    case 'sync.failed':
+      return update(state, event.service, (s) => ({ sync: { ...s.sync, state: 'failed', problem: event.message } }));
+    case 'forward.ready':
+      return update(state, event.service, (s) => ({ forwards: { ...s.forwards, [String(event.local)]: `127.0.0.1:${event.local} → ${event.where}:${event.remote}` } }));
+    case 'forward.failed':
+      return update(state, event.service, (s) => ({ forwards: { ...s.forwards, [String(event.local)]: `127.0.0.1:${event.local}: ${event.message}` } }));
+    case 'log.line':
+      return update(state, event.service, (s) => ({ output: [...(s.output ?? []), event.line].slice(-LOG_LINES_KEPT) }));
     default:
       return state;
   }
+}
+
+function loopOf(state: EngineState): LoopState {
+  return state.loop ?? { watching: false, updating: [], lastDecisions: [] };
 }
 
 /** The engine's bus: stamps events with the time and folds them into EngineState. */

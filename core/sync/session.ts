@@ -1,0 +1,146 @@
+import type Dockerode from 'dockerode';
+import type { EngineEventInput } from '../engine/events.js';
+import type { ContainerExec } from './channel.js';
+import { filesCoveredByRules, prepareOps, syncRoots } from './local.js';
+import type { CompiledRule } from './rules.js';
+import { ArchiveTransport, ReceiverUnavailable, StreamTransport, TarTransport, type SyncTransport } from './transport.js';
+
+/** A container to keep in sync: how to exec into it, and on the Docker target the engine and container name. */
+export interface SyncTarget {
+  /** Stable while the container lives, e.g. "<pod>/<container>#<restarts>". */
+  key: string;
+  exec: ContainerExec;
+  docker?: { docker: Dockerode; container: string };
+}
+
+export interface ServiceSyncOptions {
+  service: string;
+  /** Absolute project root. */
+  root: string;
+  rules: readonly CompiledRule[];
+  /** Whether a repo path is in the service's image (its own input): the initial sync sends only those. */
+  isOwnInput: (repoPath: string) => boolean;
+  emit: (e: EngineEventInput) => void;
+}
+
+/**
+ * Keeps every running container of one service in line with the local tree: connects a transport when a
+ * container appears (persistent stream; tar over exec, or Docker's archive API, as the fallback), runs the
+ * initial sync, then carries each batch. Batches and initial syncs of a service run one at a time, in order.
+ */
+export class ServiceSync {
+  private readonly transports = new Map<string, SyncTransport>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly opts: ServiceSyncOptions) {}
+
+  get service(): string {
+    return this.opts.service;
+  }
+
+  /** Connected containers' keys. */
+  connected(): string[] {
+    return [...this.transports.keys()];
+  }
+
+  /** A new container (or a restarted one): connect, then bring its files in line with the local tree. */
+  attach(target: SyncTarget): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.closed || this.transports.has(target.key)) return;
+      const roots = syncRoots(this.opts.rules);
+      let transport: SyncTransport;
+      try {
+        transport = await connect(target, roots);
+      } catch (err) {
+        this.opts.emit({ type: 'sync.failed', service: this.service, where: target.exec.where, message: (err as Error).message });
+        return;
+      }
+      this.transports.set(target.key, transport);
+      this.opts.emit({ type: 'sync.connected', service: this.service, where: transport.where, mode: transport.mode });
+      void transport.ended.then((reason) => {
+        if (this.transports.get(target.key) !== transport) return;
+        this.transports.delete(target.key);
+        if (!this.closed) this.opts.emit({ type: 'sync.disconnected', service: this.service, where: transport.where, reason });
+      });
+      const files = await filesCoveredByRules(this.opts.root, this.opts.rules, this.opts.isOwnInput);
+      await this.push(files, [transport], true);
+    });
+  }
+
+  /** The container is gone: drop its transport. */
+  detach(key: string): void {
+    const t = this.transports.get(key);
+    if (!t) return;
+    this.transports.delete(key);
+    void t.close();
+  }
+
+  /** Carries changed repo paths (written or deleted) into every connected container. */
+  sync(paths: readonly string[]): Promise<void> {
+    return this.enqueue(() => this.push(paths, [...this.transports.values()], false));
+  }
+
+  /** Resolves when everything queued so far is done. */
+  idle(): Promise<void> {
+    return this.enqueue(async () => {});
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue.catch(() => undefined);
+    await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => undefined)));
+    this.transports.clear();
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async push(paths: readonly string[], targets: SyncTransport[], initial: boolean): Promise<void> {
+    const started = Date.now();
+    const prepared = await prepareOps(this.opts.root, this.opts.rules, paths);
+    for (const r of prepared.refused) this.opts.emit({ type: 'sync.refused', service: this.service, path: r.path, reason: r.reason });
+    if (prepared.ops.length === 0 || targets.length === 0) return;
+    await Promise.all(
+      targets.map(async (t) => {
+        try {
+          const result = await t.apply(prepared.ops);
+          for (const e of result.errors) this.opts.emit({ type: 'sync.failed', service: this.service, where: t.where, message: e });
+          this.opts.emit({
+            type: 'sync.finished',
+            service: this.service,
+            where: t.where,
+            written: prepared.writes,
+            deleted: prepared.deletions,
+            durationMs: Date.now() - started,
+            initial,
+          });
+          for (const rule of this.opts.rules) {
+            if (!rule.rule.then || !prepared.rulesTouched.has(rule.index)) continue;
+            const r = await t.run(rule.rule.then);
+            this.opts.emit({ type: 'sync.command', service: this.service, where: t.where, command: rule.rule.then, exitCode: r.code, output: r.output.trim().slice(-2000) });
+          }
+        } catch (err) {
+          this.opts.emit({ type: 'sync.failed', service: this.service, where: t.where, message: (err as Error).message });
+        }
+      }),
+    );
+  }
+}
+
+async function connect(target: SyncTarget, roots: string[]): Promise<SyncTransport> {
+  try {
+    return await StreamTransport.open(target.exec, roots);
+  } catch (err) {
+    if (!(err instanceof ReceiverUnavailable)) throw err;
+    if (target.docker) return new ArchiveTransport(target.docker.docker, target.docker.container, target.exec, roots);
+    try {
+      return await TarTransport.probe(target.exec, roots);
+    } catch (tarErr) {
+      throw new Error(`cannot sync into ${target.exec.where}: it has neither perl (for the sync stream) nor tar (${(tarErr as Error).message})`);
+    }
+  }
+}
