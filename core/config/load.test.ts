@@ -78,6 +78,16 @@ describe('devloop.yaml validation', () => {
     expect(payments).toMatchObject({ dockerfile: 'build.Dockerfile', dependsOn: ['orders'], image: 'shop/pay', target: 'dev', ports: [], sync: [], buildArgs: {} });
   });
 
+  it('accepts YAML anchors and merge keys under x- extension keys', async () => {
+    const repo = shop();
+    const project = await parseProjectConfig(
+      'version: 1\nx-defaults: &defaults\n  buildArgs: { GO: "1.22" }\n  ports: ["8080:80"]\nservices:\n  - <<: *defaults\n    name: orders\n    path: services/orders\n',
+      repo.path('devloop.yaml'),
+    );
+    expect(project.services[0]).toMatchObject({ name: 'orders', buildArgs: { GO: '1.22' }, ports: ['8080:80'] });
+    expect(await problemsOf(repo, 'version: 1\ncommon: 1\nservices: []\n')).toEqual(['devloop.yaml:2:1 unknown key "common" (extension keys start with "x-")']);
+  });
+
   it('names file, line, column and key of a missing directory', async () => {
     const repo = shop();
     const problems = await problemsOf(

@@ -67,7 +67,7 @@ export async function parseProjectConfig(text: string, file: string): Promise<Pr
   const label = displayPath(file);
   const root = path.dirname(file);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     throw new UserErrors(
       doc.errors.map((e) => {
@@ -114,30 +114,30 @@ export function formatKeyPath(keyPath: KeyPath): string {
 function locate(doc: Document, lineCounter: LineCounter, keyPath: KeyPath, at: 'key' | 'value'): { line: number; col: number } {
   let node: unknown = doc.contents;
   let keyNode: YamlNode | null = null;
-  let last: YamlNode | null = (doc.contents as YamlNode | null) ?? null;
+  let deepest: YamlNode | null = withRange(node);
   for (const seg of keyPath) {
     if (isAlias(node)) node = node.resolve(doc);
-    let next: unknown;
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
       if (!pair) break;
       keyNode = isScalar(pair.key) ? pair.key : null;
-      next = pair.value;
-    } else if (isSeq(node) && typeof seg === 'number') {
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number' && seg < node.items.length) {
       keyNode = null;
-      next = node.items[seg];
+      node = node.items[seg];
     } else {
       break;
     }
-    node = next;
-    const resolved = (isScalar(next) || isMap(next) || isSeq(next) || isAlias(next)) && next.range ? next : keyNode;
-    if (resolved) last = resolved;
+    deepest = withRange(node) ?? keyNode ?? deepest;
   }
-  // A key with no value ("path:") has a zero-width null value; point at the key then.
-  const value = (isScalar(node) || isMap(node) || isSeq(node) || isAlias(node)) && node.range && node.range[1] > node.range[0] ? node : null;
-  const target = at === 'key' && keyNode ? keyNode : (value ?? keyNode ?? last);
-  const offset = target?.range?.[0] ?? 0;
-  return lineCounter.linePos(offset);
+  // A key without a value ("path:") has a zero-width null value: point at the key then.
+  const value = withRange(node);
+  const target = at === 'key' && keyNode ? keyNode : value && value.range![1] > value.range![0] ? value : (keyNode ?? deepest);
+  return lineCounter.linePos(target?.range?.[0] ?? 0);
+}
+
+function withRange(n: unknown): YamlNode | null {
+  return (isScalar(n) || isMap(n) || isSeq(n) || isAlias(n)) && n.range ? n : null;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -18,6 +18,7 @@ const relativePath = {
   'x-expected': 'a path relative to the directory of devloop.yaml',
 } as const;
 
+/** DNS-1123 label, as the schema checks names (project, service, developer, namespace). */
 export const DNS_LABEL_PATTERN = new RegExp(dnsLabel.pattern);
 
 const service = {
@@ -121,6 +122,8 @@ export const devloopSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['version', 'services'],
+  // Extension keys, as in Compose files: a place for YAML anchors shared by services (`<<: *defaults`).
+  patternProperties: { '^x-': { description: 'Ignored by devloop; useful for YAML anchors.' } },
   properties: {
     version: { const: 1, description: 'Configuration format version. Always 1.', 'x-expected': '1' },
     name: { ...dnsLabel, description: 'Project name (DNS-1123 label). Default: the directory name of devloop.yaml.' },
@@ -135,8 +138,3 @@ export const devloopSchema = {
     services: { type: 'array', description: 'The services of this project.', items: service },
   },
 } as const;
-
-/** Allowed keys per object kind, for "did you mean" suggestions. */
-export const topLevelKeys = Object.keys(devloopSchema.properties);
-export const serviceKeys = Object.keys(service.properties);
-export const syncRuleKeys = Object.keys(service.properties.sync.items.properties);

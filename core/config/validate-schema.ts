@@ -29,7 +29,9 @@ function toProblem(e: ErrorObject, root: unknown, all: ErrorObject[]): ConfigPro
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const allowed = Object.keys((parent?.properties as object | undefined) ?? {});
-      return { keyPath: [...keyPath, key], at: 'key', message: `unknown key "${key}"${didYouMean(key, allowed)}` };
+      const extensions = parent?.patternProperties ? ' (extension keys start with "x-")' : '';
+      const suggestion = didYouMean(key, allowed);
+      return { keyPath: [...keyPath, key], at: 'key', message: `unknown key "${key}"${suggestion || extensions}` };
     }
     case 'required': {
       const key = (e.params as { missingProperty: string }).missingProperty;

@@ -4,17 +4,18 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"devloop.schema.json","title":"devloop.yaml","description":"devloop project configuration.","type":"object","additionalProperties":false,"required":["version","services"],"properties":{"version":{"const":1,"description":"Configuration format version. Always 1.","x-expected":"1"},"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Project name (DNS-1123 label). Default: the directory name of devloop.yaml."},"registry":{"type":"string","description":"Registry prefix for pushed images, e.g. 127.0.0.1:5000. DEVLOOP_REGISTRY overrides it.","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$","x-expected":"a registry host with optional port and path, e.g. \"127.0.0.1:5000\" (no scheme)"},"developer":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Developer name for per-developer namespaces. DEVLOOP_DEVELOPER overrides it."},"namespace":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Kubernetes namespace. Default: <name>-<developer>."},"services":{"type":"array","description":"The services of this project.","items":{"type":"object","description":"One buildable service: a Docker build context plus how to deploy and develop it.","additionalProperties":false,"required":["name","path"],"properties":{"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Unique service name (DNS-1123 label)."},"path":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Build context, relative to the repository root."},"dockerfile":{"type":"string","minLength":1,"description":"Dockerfile, relative to `path`. Default: Dockerfile."},"dependsOn":{"type":"array","description":"Repository paths, or names of other services, whose changes also rebuild this service. A service named here is built first. Dependencies found in go.mod and package.json are added automatically.","items":{"type":"string","minLength":1},"uniqueItems":true},"image":{"type":"string","description":"Image repository name without registry, e.g. shop/orders. Default: <project name>/<service name>.","pattern":"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$","x-expected":"a Docker repository name such as \"shop/orders\" (lowercase, no registry and no tag)"},"manifests":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Kubernetes manifests: a directory with kustomization.yaml (or Chart.yaml), a directory of YAML files, or one file."},"buildArgs":{"type":"object","description":"Docker build args. They are part of the content version (tag).","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]*$","x-expected":"a build arg name (letters, digits and \"_\", not starting with a digit)"},"additionalProperties":{"type":["string","number","boolean"]}},"target":{"type":"string","description":"Build target stage of a multi-stage Dockerfile.","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","x-expected":"a build stage name"},"ports":{"type":"array","description":"Port-forwards as \"local:remote\" (or a single number for the same port on both sides).","items":{"type":["string","integer"],"pattern":"^[0-9]{1,5}:[0-9]{1,5}$","minimum":1,"maximum":65535,"x-expected":"\"local:remote\" with ports between 1 and 65535, e.g. \"8080:80\""}},"sync":{"type":"array","description":"Files copied into the running container instead of rebuilding. A change rebuilds unless every changed file matches a rule.","items":{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"string","minLength":1,"pattern":"^(?!/)(?!\\.\\./)(?!\\.\\.$)","description":"Glob relative to the service path, e.g. \"src/**/*.js\".","x-expected":"a glob relative to the service path (not absolute, not starting with \"..\")"},"to":{"type":"string","pattern":"^/","description":"Absolute directory in the container.","x-expected":"an absolute directory in the container, e.g. /app"},"then":{"type":["array","string"],"description":"Command run in the container after each synced batch: an argv array, or a string run by sh -c.","items":{"type":"string"},"minItems":1,"minLength":1}}}}}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"devloop.schema.json","title":"devloop.yaml","description":"devloop project configuration.","type":"object","additionalProperties":false,"required":["version","services"],"patternProperties":{"^x-":{"description":"Ignored by devloop; useful for YAML anchors."}},"properties":{"version":{"const":1,"description":"Configuration format version. Always 1.","x-expected":"1"},"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Project name (DNS-1123 label). Default: the directory name of devloop.yaml."},"registry":{"type":"string","description":"Registry prefix for pushed images, e.g. 127.0.0.1:5000. DEVLOOP_REGISTRY overrides it.","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$","x-expected":"a registry host with optional port and path, e.g. \"127.0.0.1:5000\" (no scheme)"},"developer":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Developer name for per-developer namespaces. DEVLOOP_DEVELOPER overrides it."},"namespace":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Kubernetes namespace. Default: <name>-<developer>."},"services":{"type":"array","description":"The services of this project.","items":{"type":"object","description":"One buildable service: a Docker build context plus how to deploy and develop it.","additionalProperties":false,"required":["name","path"],"properties":{"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Unique service name (DNS-1123 label)."},"path":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Build context, relative to the repository root."},"dockerfile":{"type":"string","minLength":1,"description":"Dockerfile, relative to `path`. Default: Dockerfile."},"dependsOn":{"type":"array","description":"Repository paths, or names of other services, whose changes also rebuild this service. A service named here is built first. Dependencies found in go.mod and package.json are added automatically.","items":{"type":"string","minLength":1},"uniqueItems":true},"image":{"type":"string","description":"Image repository name without registry, e.g. shop/orders. Default: <project name>/<service name>.","pattern":"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$","x-expected":"a Docker repository name such as \"shop/orders\" (lowercase, no registry and no tag)"},"manifests":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Kubernetes manifests: a directory with kustomization.yaml (or Chart.yaml), a directory of YAML files, or one file."},"buildArgs":{"type":"object","description":"Docker build args. They are part of the content version (tag).","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]*$","x-expected":"a build arg name (letters, digits and \"_\", not starting with a digit)"},"additionalProperties":{"type":["string","number","boolean"]}},"target":{"type":"string","description":"Build target stage of a multi-stage Dockerfile.","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","x-expected":"a build stage name"},"ports":{"type":"array","description":"Port-forwards as \"local:remote\" (or a single number for the same port on both sides).","items":{"type":["string","integer"],"pattern":"^[0-9]{1,5}:[0-9]{1,5}$","minimum":1,"maximum":65535,"x-expected":"\"local:remote\" with ports between 1 and 65535, e.g. \"8080:80\""}},"sync":{"type":"array","description":"Files copied into the running container instead of rebuilding. A change rebuilds unless every changed file matches a rule.","items":{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"string","minLength":1,"pattern":"^(?!/)(?!\\.\\./)(?!\\.\\.$)","description":"Glob relative to the service path, e.g. \"src/**/*.js\".","x-expected":"a glob relative to the service path (not absolute, not starting with \"..\")"},"to":{"type":"string","pattern":"^/","description":"Absolute directory in the container.","x-expected":"an absolute directory in the container, e.g. /app"},"then":{"type":["array","string"],"description":"Command run in the container after each synced batch: an argv array, or a string run by sh -c.","items":{"type":"string"},"minItems":1,"minLength":1}}}}}}}}};
+const pattern0 = new RegExp("^x-", "u");
+const pattern1 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "u");
+const pattern2 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
+const pattern6 = new RegExp("^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$", "u");
+const pattern7 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*$", "u");
+const pattern8 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
+const pattern9 = new RegExp("^[0-9]{1,5}:[0-9]{1,5}$", "u");
+const pattern10 = new RegExp("^(?!/)(?!\\.\\./)(?!\\.\\.$)", "u");
+const pattern11 = new RegExp("^/", "u");
 const func2 = require("ajv/dist/runtime/ucs2length").default;
 const func5 = Object.prototype.hasOwnProperty;
-const pattern0 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "u");
-const pattern1 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
-const pattern5 = new RegExp("^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$", "u");
-const pattern6 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*$", "u");
-const pattern7 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
-const pattern8 = new RegExp("^[0-9]{1,5}:[0-9]{1,5}$", "u");
-const pattern9 = new RegExp("^(?!/)(?!\\.\\./)(?!\\.\\.$)", "u");
-const pattern10 = new RegExp("^/", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="devloop.schema.json" */;
@@ -42,7 +43,7 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!((((((key0 === "version") || (key0 === "name")) || (key0 === "registry")) || (key0 === "developer")) || (key0 === "namespace")) || (key0 === "services"))){
+if(!(((((((key0 === "version") || (key0 === "name")) || (key0 === "registry")) || (key0 === "developer")) || (key0 === "namespace")) || (key0 === "services")) || (pattern0.test(key0)))){
 const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema11,data};
 if(vErrors === null){
 vErrors = [err2];
@@ -79,7 +80,7 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(!pattern0.test(data1)){
+if(!pattern1.test(data1)){
 const err5 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.name,data:data1};
 if(vErrors === null){
 vErrors = [err5];
@@ -104,7 +105,7 @@ errors++;
 if(data.registry !== undefined){
 let data2 = data.registry;
 if(typeof data2 === "string"){
-if(!pattern1.test(data2)){
+if(!pattern2.test(data2)){
 const err7 = {instancePath:instancePath+"/registry",schemaPath:"#/properties/registry/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"},message:"must match pattern \""+"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"+"\"",schema:"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$",parentSchema:schema11.properties.registry,data:data2};
 if(vErrors === null){
 vErrors = [err7];
@@ -139,7 +140,7 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(!pattern0.test(data3)){
+if(!pattern1.test(data3)){
 const err10 = {instancePath:instancePath+"/developer",schemaPath:"#/properties/developer/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.developer,data:data3};
 if(vErrors === null){
 vErrors = [err10];
@@ -174,7 +175,7 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(!pattern0.test(data4)){
+if(!pattern1.test(data4)){
 const err13 = {instancePath:instancePath+"/namespace",schemaPath:"#/properties/namespace/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.namespace,data:data4};
 if(vErrors === null){
 vErrors = [err13];
@@ -248,7 +249,7 @@ vErrors.push(err18);
 }
 errors++;
 }
-if(!pattern0.test(data7)){
+if(!pattern1.test(data7)){
 const err19 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.services.items.properties.name,data:data7};
 if(vErrors === null){
 vErrors = [err19];
@@ -388,7 +389,7 @@ errors++;
 if(data6.image !== undefined){
 let data12 = data6.image;
 if(typeof data12 === "string"){
-if(!pattern5.test(data12)){
+if(!pattern6.test(data12)){
 const err29 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},message:"must match pattern \""+"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"+"\"",schema:"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$",parentSchema:schema11.properties.services.items.properties.image,data:data12};
 if(vErrors === null){
 vErrors = [err29];
@@ -441,7 +442,7 @@ if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
 for(const key2 in data14){
 const _errs41 = errors;
 if(typeof key2 === "string"){
-if(!pattern6.test(key2)){
+if(!pattern7.test(key2)){
 const err33 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema11.properties.services.items.properties.buildArgs.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err33];
@@ -492,7 +493,7 @@ errors++;
 if(data6.target !== undefined){
 let data16 = data6.target;
 if(typeof data16 === "string"){
-if(!pattern7.test(data16)){
+if(!pattern8.test(data16)){
 const err37 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema11.properties.services.items.properties.target,data:data16};
 if(vErrors === null){
 vErrors = [err37];
@@ -553,7 +554,7 @@ errors++;
 }
 }
 if(typeof data18 === "string"){
-if(!pattern8.test(data18)){
+if(!pattern9.test(data18)){
 const err42 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}:[0-9]{1,5}$"},message:"must match pattern \""+"^[0-9]{1,5}:[0-9]{1,5}$"+"\"",schema:"^[0-9]{1,5}:[0-9]{1,5}$",parentSchema:schema11.properties.services.items.properties.ports.items,data:data18};
 if(vErrors === null){
 vErrors = [err42];
@@ -629,7 +630,7 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(!pattern9.test(data21)){
+if(!pattern10.test(data21)){
 const err48 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/pattern",keyword:"pattern",params:{pattern: "^(?!/)(?!\\.\\./)(?!\\.\\.$)"},message:"must match pattern \""+"^(?!/)(?!\\.\\./)(?!\\.\\.$)"+"\"",schema:"^(?!/)(?!\\.\\./)(?!\\.\\.$)",parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data21};
 if(vErrors === null){
 vErrors = [err48];
@@ -654,7 +655,7 @@ errors++;
 if(data20.to !== undefined){
 let data22 = data20.to;
 if(typeof data22 === "string"){
-if(!pattern10.test(data22)){
+if(!pattern11.test(data22)){
 const err50 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data22};
 if(vErrors === null){
 vErrors = [err50];
