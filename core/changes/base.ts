@@ -70,7 +70,7 @@ export async function resolveBase(facts: RepoFacts, ref?: string, defaultRefs?: 
 export async function changedSince(facts: RepoFacts, base: string, working: readonly WorkingChange[]): Promise<WorkingChange[]> {
   const byPath = new Map<string, WorkingChange>();
   if (facts.head !== null && base !== facts.head) {
-    const out = await facts.git.output(['diff', '--name-status', '-z', '-M', '--relative', '--no-ext-diff', base, facts.head, '--']);
+    const out = await facts.git.output(['diff', '--name-status', '-z', '-M', '--relative', '--no-ext-diff', '--no-color', base, facts.head, '--']);
     const fields = splitNul(out);
     for (let i = 0; i < fields.length; ) {
       const status = fields[i++]!;

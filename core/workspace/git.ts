@@ -56,9 +56,9 @@ export class GitRepo {
       const failed = findGitFailure(err);
       if (failed && opts.allowExit?.includes(failed.exitCode)) return null;
       if (failed) {
-        throw new ExternalError(`git ${args.join(' ')} failed (exit ${failed.exitCode}) in ${this.dir}`, {
+        const firstLine = failed.stderr.trim().split('\n')[0];
+        throw new ExternalError(`git ${args.join(' ')} failed (exit ${failed.exitCode}) in ${this.dir}${firstLine ? `: ${firstLine}` : ''}`, {
           detail: failed.stderr,
-          hint: failed.stderr.trim().split('\n')[0],
           cause: err,
         });
       }
