@@ -89,7 +89,7 @@ export async function askPods(namespace: string, app: string, urlPath = '/'): Pr
   );
   const answers = await Promise.all(
     ready.map(async (p) => {
-      const res = await fetch(`http://${p.status!.podIP}:8080${urlPath}`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`http://${p.status!.podIP}:8080${urlPath}`, { signal: AbortSignal.timeout(15_000) });
       return (await res.text()).trim();
     }),
   );

@@ -10,6 +10,7 @@ describe('devloop up --once / status / down on the real cluster', () => {
   let repo: { dir: string; cleanup(): Promise<void> };
   const developer = uniqueName('e2e');
   const namespace = `shop-${developer}`;
+  const currency = `X${developer.slice(-6).toUpperCase()}`;
 
   beforeAll(async () => {
     buildCli();
@@ -38,7 +39,10 @@ describe('devloop up --once / status / down on the real cluster', () => {
     }
     expect(await askPods(namespace, 'orders')).toEqual(['orders v1']);
     expect(await askPods(namespace, 'pricing')).toEqual(['pricing 12.34 EUR']);
-    // web reaches orders through its Service name: cluster DNS and the Service devloop applied both work.
+    expect(await askPods(namespace, 'web')).toEqual(['web v1']);
+  });
+
+  it('lets web reach orders through the Service devloop applied (cluster DNS and pod-to-pod traffic)', async () => {
     expect(await askPods(namespace, 'web', '/orders')).toEqual(['web -> orders v1']);
   });
 
@@ -61,7 +65,8 @@ describe('devloop up --once / status / down on the real cluster', () => {
   });
 
   it('rebuilds and redeploys exactly the dependents of a changed library', async () => {
-    await edit(repo.dir, 'libs/money/money.go', (t) => t.replace('"EUR"', '"USD"'));
+    // A currency unique to this run, so its image cannot already exist in the registry from an earlier run.
+    await edit(repo.dir, 'libs/money/money.go', (t) => t.replace('"EUR"', `"${currency}"`));
     const status = await devloop(repo.dir, developer, ['status', '--json']);
     const report = JSON.parse(status.stdout) as { services: { name: string; current: boolean }[] };
     expect(report.services.filter((s) => !s.current).map((s) => s.name)).toEqual(['pricing']);
@@ -71,7 +76,7 @@ describe('devloop up --once / status / down on the real cluster', () => {
     expect(servicesWith(run, 'build.started')).toEqual(['pricing']);
     expect(servicesWith(run, 'deploy.applied')).toEqual(['pricing']);
     expect(servicesWith(run, 'service.current')).toEqual(['orders', 'web']);
-    expect(await askPods(namespace, 'pricing')).toEqual(['pricing 12.34 USD']);
+    expect(await askPods(namespace, 'pricing')).toEqual([`pricing 12.34 ${currency}`]);
   });
 
   it('reports a broken Dockerfile step with its last output and keeps the previous version serving', async () => {
@@ -85,7 +90,7 @@ describe('devloop up --once / status / down on the real cluster', () => {
         /pricing build failed at Step \d+\/\d+ : RUN cp prices\.csv \/prices\.csv \(services\/pricing\/Dockerfile:7\): The command .* returned a non-zero code: 1/,
       );
       expect(run.stdout).toMatch(/pricing \| cp: cannot stat 'prices\.csv'/);
-      expect(await askPods(namespace, 'pricing')).toEqual(['pricing 12.34 USD']);
+      expect(await askPods(namespace, 'pricing')).toEqual([`pricing 12.34 ${currency}`]);
     } finally {
       await restore();
     }
@@ -145,7 +150,10 @@ describe('devloop up --once / status / down on the real cluster', () => {
     }
     const after = await kube().apps.readNamespacedDeployment({ name: 'unrelated', namespace });
     expect(after.metadata?.uid).toBe(unrelated.metadata?.uid);
-    expect(after.metadata?.resourceVersion).toBe(unrelated.metadata?.resourceVersion);
+    // Its spec and labels are as created, and devloop never wrote to it (the controller updates its status).
+    expect(after.metadata?.generation).toBe(unrelated.metadata?.generation);
+    expect(after.metadata?.labels).toEqual(unrelated.metadata?.labels);
+    expect(after.metadata?.managedFields?.map((f) => f.manager)).not.toContain('devloop');
 
     const again = await devloop(repo.dir, developer, ['down']);
     expect(again.code, explain(again)).toBe(0);
