@@ -316,6 +316,12 @@ describe('computePlan', () => {
     expect(s.extra!.reasons).toEqual(['devloop.yaml (new service)']);
     expect(s.api!.rebuild).toBe(false);
     expect(s.web!.rebuild).toBe(false);
+
+    repo.write({ 'devloop.yaml': SHOP_YAML.replace('    dependsOn: [libs/common]\n', '    dependsOn: [libs/common]\n    target: dev\n') });
+    const t = byName(await plan(repo.dir));
+    expect(t.api!.reasons).toEqual(['devloop.yaml (build settings changed)']);
+    expect(t.web!.reasons).toEqual(['devloop.yaml (build settings changed; via dependency api)']);
+    expect(t.worker!.rebuild).toBe(false);
   });
 
   it('works when devloop.yaml lives below the git top level', async () => {

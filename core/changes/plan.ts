@@ -48,9 +48,20 @@ export async function computePlan(project: ProjectConfig, opts: { base?: string;
   const reasonsFor = changes === null ? () => [resolution.note ?? 'no base commit: every file counts as changed'] : reasonIndex(inputs, changes);
   const configReasons = changes === null || resolution.base === null ? new Map<string, string>() : await configChanges(project, git, resolution.base, changes);
 
+  // A service's settings change reaches the services built on it, as its tag is part of theirs.
+  const configReasonFor = (name: string, chain: string[] = []): string | undefined => {
+    const own = configReasons.get(name);
+    if (own !== undefined) return chain.length === 0 ? own : own.replace(/\)$/, `; via dependency ${chain.join(' → ')})`);
+    for (const dep of graph.nodes.get(name)!.services) {
+      const r = configReasonFor(dep, [...chain, dep]);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  };
+
   const services: PlannedService[] = project.services.map((s) => {
-    const reasons = reasonsFor(s.name);
-    const configReason = configReasons.get(s.name);
+    const reasons = [...reasonsFor(s.name)];
+    const configReason = configReasons.size > 0 ? configReasonFor(s.name) : undefined;
     if (configReason !== undefined) reasons.unshift(configReason);
     const node = graph.nodes.get(s.name)!;
     return {
@@ -139,7 +150,7 @@ async function configChanges(project: ProjectConfig, git: GitRepo, base: string,
   if (text === null) return out;
   let before: unknown;
   try {
-    before = parseYaml(text);
+    before = parseYaml(text, { merge: true });
   } catch {
     before = null;
   }

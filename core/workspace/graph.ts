@@ -56,9 +56,8 @@ export async function buildGraph(project: ProjectConfig, opts: { packageJsonFile
   const serviceNames = new Set(project.services.map((s) => s.name));
   const toReal = (rel: string) => realRelative(project.root, realRoot, rel);
 
-  const nodes = new Map<string, ServiceNode>();
-  await Promise.all(
-    project.services.map(async (service) => {
+  const built = await Promise.all(
+    project.services.map(async (service): Promise<ServiceNode> => {
       const [context, dockerfile] = await Promise.all([toReal(service.path), toReal(joinRel(service.path, service.dockerfile))]);
       const declaredPaths = service.dependsOn.filter((d) => !serviceNames.has(d));
       const services = service.dependsOn.filter((d) => serviceNames.has(d));
@@ -95,16 +94,18 @@ export async function buildGraph(project: ProjectConfig, opts: { packageJsonFile
       const declaredReal = new Set(await Promise.all(declaredPaths.map(toReal)));
       const inferred = [...new Set([...seen.values()].filter((d) => !d.declared && !declaredReal.has(d.dir) && !isWithin(d.dir, context)).map((d) => d.dir))].sort();
 
-      nodes.set(service.name, {
+      return {
         service,
         context,
         dockerfile,
         dependsOn: { declared: [...service.dependsOn], inferred },
         services,
         dirs,
-      });
+      };
     }),
   );
+  // In config order, whatever order the manifests were read in.
+  const nodes = new Map(built.map((n) => [n.service.name, n]));
 
   return { root: project.root, nodes, order: buildOrder(project) };
 }
