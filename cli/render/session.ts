@@ -6,7 +6,8 @@ import { resolveDeveloper, selectTarget, type Target, type TargetOptions } from 
 import { UserError } from '../../core/errors.js';
 import { kubeconfigFiles, preloadKubeClient } from '../../core/deploy/kube.js';
 import { contentVersions } from '../../core/engine/versions.js';
-import { jsonRenderer, plainRenderer, useColor } from './plain.js';
+import { plainRenderer, useColor } from './plain.js';
+import { jsonLinesRenderer } from './json.js';
 
 export interface CommonFlags {
   target?: string;
@@ -49,7 +50,7 @@ export async function openSession(dir: string, flags: CommonFlags, withRenderer 
   const bus = new EngineBus();
   if (withRenderer) {
     const write = (s: string) => process.stdout.write(s);
-    bus.subscribe(flags.json ? jsonRenderer(write) : plainRenderer({ color: useColor(process.stdout), verbose: !!flags.verbose, write }));
+    bus.subscribe(flags.json ? jsonLinesRenderer(write) : plainRenderer({ color: useColor(process.stdout), verbose: !!flags.verbose, write }));
   }
   return { project, developer, target, bus, versions };
 }
