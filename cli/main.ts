@@ -5,14 +5,30 @@ import { exitCodeFor, formatError, UserError } from '../core/errors.js';
  * Commands are loaded lazily: `devloop plan` must not pay for the Kubernetes client or React at start-up.
  * Each command module exports `register(program)`; only the invoked one is imported.
  */
-const commands: Record<string, () => Promise<{ register(program: Command): void }>> = {
-  plan: () => import('./commands/plan.js'),
-  init: () => import('./commands/init.js'),
-  scaffold: () => import('./commands/scaffold.js'),
-  up: () => import('./commands/up.js'),
-  status: () => import('./commands/status.js'),
-  down: () => import('./commands/down.js'),
+const commands: Record<string, { summary: string; load: () => Promise<{ register(program: Command): void }> }> = {
+  init: { summary: 'write the devloop.yaml inferred from the Dockerfiles in the repo', load: () => import('./commands/init.js') },
+  plan: { summary: 'show which services changed and their content tags', load: () => import('./commands/plan.js') },
+  up: { summary: 'build, deliver and deploy what changed, then keep it in sync', load: () => import('./commands/up.js') },
+  status: { summary: 'show what runs where and whether it is current', load: () => import('./commands/status.js') },
+  down: { summary: 'remove everything devloop deployed for you', load: () => import('./commands/down.js') },
+  scaffold: { summary: 'create a new service from a template', load: () => import('./commands/scaffold.js') },
 };
+
+/** Global options that take a value: their value is not the command name. */
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['-C', '--cwd']);
+
+/** The sub-command named in argv, skipping global options and their values. */
+export function commandName(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(arg)) {
+      i++;
+      continue;
+    }
+    if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('devloop')
@@ -21,12 +37,12 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  const name = argv.find((a) => !a.startsWith('-'));
-  const load = name ? commands[name] : undefined;
-  if (load) {
-    (await load()).register(program);
+  const name = commandName(argv);
+  const entry = name ? commands[name] : undefined;
+  if (entry) {
+    (await entry.load()).register(program);
   } else {
-    for (const n of Object.keys(commands)) program.command(n).description(`(run devloop ${n} --help)`);
+    for (const [n, c] of Object.entries(commands)) program.command(n).description(c.summary);
   }
 
   try {
