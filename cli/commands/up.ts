@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { workDir } from '../main.js';
 import { openSession, targetFlags, type CommonFlags } from '../render/session.js';
+import type { LoopFlags } from './up-loop.js';
 
-interface UpFlags extends CommonFlags {
+interface UpFlags extends CommonFlags, LoopFlags {
   once?: boolean;
   parallel?: string;
   timeout?: string;
@@ -25,12 +26,18 @@ export function register(program: Command): void {
     .option('--timeout <seconds>', 'how long to wait for each service to become ready', '120')
     .option('--json', 'print one JSON object per event')
     .option('-v, --verbose', 'also print build output and push progress')
+    .option('--cleanup', 'when stopped (Ctrl-C), also remove what was deployed, as `devloop down` does')
+    .option('--quiet <ms>', 'quiet period before a batch of file changes is handled', '50')
     .action(async (flags: UpFlags) => {
-      if (!flags.once) {
-        throw new UserError('`devloop up` currently runs one pass only', { hint: 'run `devloop up --once`' });
-      }
       const parallel = positiveInt('--parallel', flags.parallel, os.availableParallelism());
       const timeoutMs = positiveInt('--timeout', flags.timeout, 120) * 1000;
+      if (!flags.once) {
+        const { runLoop, quietMs } = await import('./up-loop.js');
+        quietMs(flags.quiet);
+        const session = await openSession(workDir(program), flags);
+        await runLoop({ session, parallel, timeoutMs, flags });
+        return;
+      }
       const session = await openSession(workDir(program), flags);
       const versions = session.versions;
       const { upOnce } = await import('../../core/engine/up.js');

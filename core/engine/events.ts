@@ -51,7 +51,7 @@ export type EngineEvent =
   | { type: 'watch.paused'; at: number; paused: boolean }
   | { type: 'watch.batch'; at: number; files: number; decisions: LoopDecision[] }
   | { type: 'watch.failed'; at: number; message: string }
-  | { type: 'pass.started'; at: number; services: string[]; reason: string }
+  | { type: 'pass.started'; at: number; services: string[]; reason: string; versions?: Record<string, string> }
   | { type: 'pass.finished'; at: number; ok: boolean; durationMs: number; failed: string[] }
   | { type: 'config.reloaded'; at: number; file: string; services: string[] }
   | { type: 'config.failed'; at: number; message: string }

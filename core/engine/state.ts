@@ -141,8 +141,14 @@ export function reduce(state: EngineState, event: EngineEvent): EngineState {
       return { ...state, loop: { ...loopOf(state), watching: !event.paused } };
     case 'watch.batch':
       return { ...state, loop: { ...loopOf(state), lastDecisions: event.decisions } };
-    case 'pass.started':
-      return { ...state, loop: { ...loopOf(state), updating: event.services } };
+    case 'pass.started': {
+      let next: EngineState = { ...state, loop: { ...loopOf(state), updating: event.services } };
+      for (const name of event.services) {
+        const version = event.versions?.[name];
+        next = update(next, name, (s) => ({ phase: 'pending', problem: undefined, ...(version ? { version } : {}) }));
+      }
+      return next;
+    }
     case 'pass.finished':
       return { ...state, loop: { ...loopOf(state), updating: [] } };
     case 'config.reloaded': {

@@ -27,6 +27,13 @@ export interface UpOptions {
   /** Per-service rollout timeout. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Inside a running loop: check and update only these services, and leave the run's start, plan and finish
+   * events to the loop (which reports its own passes).
+   */
+  only?: string[];
+  /** Services to build and deploy even when their status says they are current. */
+  force?: string[];
 }
 
 export interface UpResult {
@@ -52,7 +59,9 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   const owner: Owner = { project: project.name, developer: opts.developer };
   const failed = new Set<string>();
   const fail = (name: string) => failed.add(name);
-  bus.emit({ type: 'run.started', command: 'up', target: target.kind, where: target.where });
+  const inScope = (name: string) => !opts.only || opts.only.includes(name);
+  const forced = new Set(opts.force ?? []);
+  if (!opts.only) bus.emit({ type: 'run.started', command: 'up', target: target.kind, where: target.where });
 
   const edges = serviceEdges(project);
   const planned: PlannedService[] = project.services.map((s) => ({
@@ -64,7 +73,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   for (const p of planned) {
     if (!p.version) throw new Error(`no content version for service ${p.name}`);
   }
-  bus.emit({ type: 'plan.computed', services: planned });
+  if (!opts.only) bus.emit({ type: 'plan.computed', services: planned });
   const byName = new Map(planned.map((p) => [p.name, p]));
   const images = Object.fromEntries(planned.map((p) => [repositoryOf(p.image), p.image]));
 
@@ -83,11 +92,11 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
       const { ensureNetwork, listServiceContainers } = await import('../target/docker.js');
       await ensureNetwork(docker, owner);
       const running = await listServiceContainers(docker, owner);
-      for (const s of project.services) {
+      for (const s of project.services.filter((x) => inScope(x.name))) {
         const p = byName.get(s.name)!;
         prepared.set(s.name, { service: s, version: p.version, ref: p.image });
         const c = running.find((r) => r.service === s.name);
-        if (c?.running && c.version === p.version && c.image === p.image) current.add(s.name);
+        if (c?.running && c.version === p.version && c.image === p.image && !forced.has(s.name)) current.add(s.name);
       }
     } else {
       const { ensureNamespace, readDeployedRecords } = await import('../deploy/apply.js');
@@ -97,7 +106,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
       records = await readDeployedRecords(target.kube, target.namespace, owner);
       const renderProblems: unknown[] = [];
       await Promise.all(
-        project.services.map(async (s) => {
+        project.services.filter((x) => inScope(x.name)).map(async (s) => {
           const p = byName.get(s.name)!;
           const prep: Prepared = { service: s, version: p.version, ref: p.image };
           prepared.set(s.name, prep);
@@ -126,7 +135,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
       await Promise.all(
         [...prepared.values()].map(async (prep) => {
           const record = records.get(prep.service.name);
-          if (!prep.objects || !record) return;
+          if (!prep.objects || !record || forced.has(prep.service.name)) return;
           if (record.version !== prep.version || record.manifestHash !== prep.manifestHash) return;
           if (await rolledOut(target.kube, record, target.namespace)) current.add(prep.service.name);
         }),
@@ -134,7 +143,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
     }
     for (const name of current) bus.emit({ type: 'service.current', service: name, version: byName.get(name)!.version });
 
-    const todo = planned.filter((p) => !current.has(p.name));
+    const todo = planned.filter((p) => inScope(p.name) && !current.has(p.name));
     if (todo.length > 0 && target.kind !== 'docker') await ensureDockerReachable(await getDocker());
     const deployments: Promise<void>[] = [];
 
@@ -163,7 +172,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   } finally {
     const durationMs = Date.now() - started;
     const failedList = planned.map((p) => p.name).filter((n) => failed.has(n));
-    bus.emit({ type: 'run.finished', ok: failedList.length === 0, durationMs, failed: failedList });
+    if (!opts.only) bus.emit({ type: 'run.finished', ok: failedList.length === 0, durationMs, failed: failedList });
   }
   const failedList = planned.map((p) => p.name).filter((n) => failed.has(n));
   return { ok: failedList.length === 0, failed: failedList };
