@@ -174,7 +174,7 @@ async function readWorkload(kube: Kube, ref: ObjectRef, namespace: string): Prom
  */
 export async function waitForRollout(kube: Kube, workloads: ObjectRef[], opts: RolloutOptions): Promise<RolloutResult> {
   const deadline = Date.now() + opts.timeoutMs;
-  const pollMs = opts.pollMs ?? 500;
+  const pollMs = opts.pollMs ?? 250;
   let lastReport = '';
   for (;;) {
     let ready = 0;
