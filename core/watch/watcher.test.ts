@@ -1,0 +1,125 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { TempRepo } from '../workspace/temp-repo.js';
+import { QuietBatcher } from './batcher.js';
+import { watchRepo, type ChangeBatch, type RepoWatcher } from './watcher.js';
+
+describe('QuietBatcher', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('flushes once nothing new arrived for the quiet period', () => {
+    vi.useFakeTimers();
+    const flushed: string[][] = [];
+    const b = new QuietBatcher<string>((items) => flushed.push(items), 50);
+    b.add('a');
+    vi.advanceTimersByTime(40);
+    b.add('b');
+    vi.advanceTimersByTime(49);
+    expect(flushed).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(flushed).toEqual([['a', 'b']]);
+  });
+
+  it('flushes under a steady stream after the longest wait', () => {
+    vi.useFakeTimers();
+    const flushed: number[][] = [];
+    const b = new QuietBatcher<number>((items) => flushed.push(items), 50, 200);
+    for (let i = 0; i < 10; i++) {
+      b.add(i);
+      vi.advanceTimersByTime(30);
+    }
+    expect(flushed[0]).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('holds while paused and hands everything over on resume', () => {
+    vi.useFakeTimers();
+    const flushed: string[][] = [];
+    const b = new QuietBatcher<string>((items) => flushed.push(items), 50);
+    b.hold();
+    b.add('a');
+    vi.advanceTimersByTime(1000);
+    expect(flushed).toEqual([]);
+    b.resume();
+    expect(flushed).toEqual([['a']]);
+  });
+});
+
+// Real files, real inotify, real git.
+describe('watchRepo', () => {
+  let repo: TempRepo;
+  let watcher: RepoWatcher | undefined;
+  let outside: string | undefined;
+  afterEach(async () => {
+    await watcher?.close();
+    watcher = undefined;
+    rmSync(repo.dir, { recursive: true, force: true });
+    if (outside) rmSync(outside, { recursive: true, force: true });
+  });
+
+  async function start(quietMs = 50) {
+    const batches: ChangeBatch[] = [];
+    const waiters: { path: string; resolve: () => void }[] = [];
+    watcher = await watchRepo({
+      root: repo.dir,
+      quietMs,
+      onBatch: (b) => {
+        batches.push(b);
+        for (const w of [...waiters]) if (b.paths.includes(w.path)) w.resolve();
+      },
+      onError: (err) => {
+        throw err;
+      },
+    });
+    const seen = (p: string) =>
+      batches.some((b) => b.paths.includes(p)) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ path: p, resolve }));
+    return { batches, seen, all: () => batches.flatMap((b) => b.paths) };
+  }
+
+  it('reports created, changed and deleted files as repo-relative paths', async () => {
+    repo = TempRepo.create().write({ 'a.txt': '1', 'src/b.js': '2', '.gitignore': 'dist/\n*.log\n' });
+    repo.commit();
+    const w = await start();
+    writeFileSync(path.join(repo.dir, 'src/b.js'), 'changed');
+    mkdirSync(path.join(repo.dir, 'src/new'), { recursive: true });
+    writeFileSync(path.join(repo.dir, 'src/new/c.js'), 'new');
+    unlinkSync(path.join(repo.dir, 'a.txt'));
+    writeFileSync(path.join(repo.dir, 'sentinel'), 'x');
+    await w.seen('sentinel');
+    for (const p of ['src/b.js', 'src/new/c.js', 'a.txt']) if (!w.all().includes(p)) await w.seen(p);
+    expect(w.all()).toEqual(expect.arrayContaining(['src/b.js', 'src/new/c.js', 'a.txt', 'sentinel']));
+  });
+
+  it('never reports .git, node_modules or what git ignores, and does not follow symlinks out of the tree', async () => {
+    repo = TempRepo.create().write({ 'a.txt': '1', '.gitignore': 'dist/\n*.log\n', 'dist/old.js': 'x' });
+    repo.commit();
+    outside = mkdtempSync(path.join(os.tmpdir(), 'devloop-outside-'));
+    symlinkSync(outside, path.join(repo.dir, 'link'));
+    const w = await start();
+    writeFileSync(path.join(repo.dir, 'dist/new.js'), 'ignored dir');
+    writeFileSync(path.join(repo.dir, 'debug.log'), 'ignored file');
+    mkdirSync(path.join(repo.dir, 'node_modules/x'), { recursive: true });
+    writeFileSync(path.join(repo.dir, 'node_modules/x/index.js'), 'never');
+    writeFileSync(path.join(outside, 'secret.txt'), 'outside');
+    repo.git('commit', '--allow-empty', '-qm', 'touches .git');
+    writeFileSync(path.join(repo.dir, 'sentinel'), 'x');
+    await w.seen('sentinel');
+    expect(w.all().filter((p) => p !== 'sentinel' && p !== 'link')).toEqual([]);
+  });
+
+  it('holds batches while paused', async () => {
+    repo = TempRepo.create().write({ 'a.txt': '1' });
+    repo.commit();
+    const w = await start();
+    watcher!.pause();
+    writeFileSync(path.join(repo.dir, 'while-paused.txt'), 'x');
+    // Time for the watcher to see the write; nothing may be handed over while paused.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(w.batches).toEqual([]);
+    watcher!.resume();
+    await w.seen('while-paused.txt');
+  });
+});
