@@ -38,7 +38,7 @@ if ! have_all "${COMPONENTS[@]}"; then
   done
   for c in "${COMPONENTS[@]}"; do
     [ -x "$OUT/$c" ] && continue
-    echo "building $c $K8S_VERSION" >&2
+    echo "$(date -u +%T) building $c $K8S_VERSION" >&2
     # kubelet needs cgo-free build too; all components build with CGO off.
     go build -trimpath -ldflags "$ld" -o "$OUT/$c.tmp" "k8s.io/kubernetes/cmd/$c"
     mv "$OUT/$c.tmp" "$OUT/$c"
@@ -52,7 +52,7 @@ if [ ! -x "$ETCD_OUT/etcd" ]; then
     printf 'module devloop.local/etcdbuild\n\ngo 1.25.0\n' > go.mod
     go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
   fi
-  echo "building etcd $ETCD_VERSION" >&2
+  echo "$(date -u +%T) building etcd $ETCD_VERSION" >&2
   go build -trimpath -ldflags "-s -w" -o "$ETCD_OUT/etcd.tmp" go.etcd.io/etcd/server/v3
   mv "$ETCD_OUT/etcd.tmp" "$ETCD_OUT/etcd"
 fi
@@ -64,7 +64,7 @@ if [ ! -x "$COREDNS_OUT/coredns" ]; then
     printf 'module devloop.local/corednsbuild\n\ngo 1.25.0\n' > go.mod
     go get -tool "github.com/coredns/coredns@$COREDNS_VERSION"
   fi
-  echo "building coredns $COREDNS_VERSION" >&2
+  echo "$(date -u +%T) building coredns $COREDNS_VERSION" >&2
   go build -trimpath -ldflags "-s -w" -o "$COREDNS_OUT/coredns.tmp" github.com/coredns/coredns
   mv "$COREDNS_OUT/coredns.tmp" "$COREDNS_OUT/coredns"
 fi

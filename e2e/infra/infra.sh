@@ -70,7 +70,11 @@ daemon_state() {
 
 health() { if "$@" >/dev/null 2>&1; then echo ok; else echo FAIL; fi; }
 
-bin_version() { [ -x "$1" ] && "$@" 2>/dev/null | head -n1 | grep -oE 'v?[0-9]+\.[0-9]+\.[0-9]+[^ ,]*' | head -n1 || echo -; }
+bin_version() {
+  local out; out=$("$@" 2>/dev/null) || true
+  out=$(grep -oE 'v?[0-9]+\.[0-9]+\.[0-9]+[^ ,]*' <<<"$out" | head -n1) || true
+  echo "${out:--}"
+}
 
 cmd_status() {
   local rc=0 state
@@ -104,7 +108,7 @@ cmd_status() {
   row istio-crds "$crds CRDs" "$ISTIO_API_VERSION" "$( ((crds > 0)) && echo ok || echo FAIL)"
   local image
   for image in "${BASE_IMAGES[@]}" "$PAUSE_IMAGE" "$COREDNS_IMAGE"; do
-    row "image" "$image" "" "$(health image_exists "$image")"
+    printf '%-24s %-63s %s\n' image "$image" "$(health image_exists "$image")"
   done
   echo
   echo "state: $STATE   cache: $CACHE   logs: $LOG_DIR"

@@ -25,7 +25,7 @@ issue_cert() {
 # write_kubeconfig <name> <cert name>
 write_kubeconfig() {
   local name=$1 cert=$2
-  cat >"$KUBECONFIGS/$name.kubeconfig" <<EOF
+  write_file "$KUBECONFIGS/$name.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
 clusters:

@@ -58,11 +58,12 @@ up_node_link() {
 }
 
 up_containerd() {
+  CONFIG_CHANGED=false
   mkdir -p "$STATE/containerd/root" "$CNI_CONF_DIR" "$CNI_IPAM_DIR" /run/containerd
   local host
   for host in 127.0.0.1:5000 localhost:5000; do
     mkdir -p "$CERTS_D/$host"
-    cat >"$CERTS_D/$host/hosts.toml" <<EOF
+    write_file "$CERTS_D/$host/hosts.toml" <<EOF
 # The local registry speaks plain HTTP on loopback.
 server = "http://$REGISTRY"
 
@@ -70,7 +71,7 @@ server = "http://$REGISTRY"
   capabilities = ["pull", "resolve"]
 EOF
   done
-  cat >"$STATE/containerd/config.toml" <<EOF
+  write_file "$STATE/containerd/config.toml" <<EOF
 version = 2
 root = "$STATE/containerd/root"
 state = "/run/containerd"
@@ -101,7 +102,7 @@ oom_score = 0
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$CERTS_D"
 EOF
-  cat >"$CNI_CONF_DIR/10-devloop.conflist" <<EOF
+  write_file "$CNI_CONF_DIR/10-devloop.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "devloop",
@@ -123,6 +124,7 @@ EOF
   ]
 }
 EOF
+  restart_if_changed containerd
   if ! is_running containerd; then
     [ -S "$CONTAINERD_SOCK" ] && ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1 \
       && die "another containerd answers on $CONTAINERD_SOCK; stop it first"
@@ -133,6 +135,22 @@ EOF
     log "importing $PAUSE_IMAGE into containerd"
     docker save "$PAUSE_IMAGE" | ctr_k8s images import - >/dev/null || die "ctr images import $PAUSE_IMAGE failed"
   fi
+}
+
+# dockerd sets the FORWARD policy to DROP and br_netfilter sends bridged pod traffic through FORWARD, so pod-to-pod
+# traffic (after a Service's DNAT, too) is allowed explicitly. Only the pod network: traffic from pods to other
+# addresses stays dropped.
+FORWARD_CHAIN=DEVLOOP-FORWARD
+up_pod_forwarding() {
+  iptables -N "$FORWARD_CHAIN" 2>/dev/null || iptables -F "$FORWARD_CHAIN"
+  iptables -A "$FORWARD_CHAIN" -s "$POD_CIDR" -d "$POD_CIDR" -m comment --comment "devloop-infra: pod to pod" -j ACCEPT
+  iptables -C FORWARD -j "$FORWARD_CHAIN" 2>/dev/null || iptables -I FORWARD 1 -j "$FORWARD_CHAIN"
+}
+
+down_pod_forwarding() {
+  while iptables -D FORWARD -j "$FORWARD_CHAIN" 2>/dev/null; do :; done
+  iptables -F "$FORWARD_CHAIN" 2>/dev/null && iptables -X "$FORWARD_CHAIN" 2>/dev/null
+  return 0
 }
 
 up_etcd() {
@@ -214,10 +232,11 @@ node_ready() {
 
 up_kubelet() {
   local dir=$STATE/kubelet
+  CONFIG_CHANGED=false
   mkdir -p "$dir/root"
   # Pods with dnsPolicy Default get no upstream resolver: nothing in the cluster may query hosts outside it.
-  echo '# devloop-infra: no upstream DNS for pods' >"$dir/resolv.conf"
-  cat >"$dir/config.yaml" <<EOF
+  echo '# devloop-infra: no upstream DNS for pods' | write_file "$dir/resolv.conf"
+  write_file "$dir/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -255,6 +274,7 @@ serializeImagePulls: false
 rotateCertificates: false
 serverTLSBootstrap: false
 EOF
+  restart_if_changed kubelet
   is_running kubelet || start_daemon kubelet "$K8S_BIN/kubelet" --config="$dir/config.yaml" \
     --kubeconfig="$KUBECONFIGS/kubelet.kubeconfig" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
     --root-dir="$dir/root"
@@ -264,8 +284,9 @@ EOF
 
 up_kube_proxy() {
   local dir=$STATE/kube-proxy
+  CONFIG_CHANGED=false
   mkdir -p "$dir"
-  cat >"$dir/config.yaml" <<EOF
+  write_file "$dir/config.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection:
@@ -285,6 +306,7 @@ conntrack:
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
 EOF
+  restart_if_changed kube-proxy
   is_running kube-proxy || start_daemon kube-proxy "$K8S_BIN/kube-proxy" --config="$dir/config.yaml"
   wait_until kube-proxy 60 http_ok http://127.0.0.1:10256/healthz
 }
@@ -315,6 +337,7 @@ up_istio_crds() {
 up_cluster() {
   phase node-link up_node_link
   phase containerd up_containerd
+  phase pod-forwarding up_pod_forwarding
   phase etcd up_etcd
   phase kube-apiserver up_apiserver
   phase rbac up_rbac
@@ -373,6 +396,7 @@ down_cluster() {
   stop_daemon etcd
   stop_daemon containerd
   remove_pod_network
+  down_pod_forwarding
   unmount_under "$STATE/kubelet/root/"
   unmount_under /run/containerd/
   ip link show "$NODE_LINK" >/dev/null 2>&1 && ip link delete "$NODE_LINK"

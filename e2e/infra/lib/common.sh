@@ -63,7 +63,8 @@ start_daemon() {
   local name=$1; shift
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   printf '\n===== %s starting %s =====\n' "$(date -u +%FT%TZ)" "$*" >>"$LOG_DIR/$name.log"
-  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  # fd 9 is up's lock: daemons must not inherit it, or they would hold it for their whole life.
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN_DIR/$name.pid"
   echo "$1" >"$RUN_DIR/$name.exe"
   log "started $name (pid $!, log $LOG_DIR/$name.log)"
@@ -96,6 +97,22 @@ wait_until() {
     fi
     sleep 0.5
   done
+}
+
+# write_file <path>: stdin → path, touching the file only when its content changes (kube-proxy exits when its
+# config file is rewritten, and an unchanged file must not restart anything).
+# CONFIG_CHANGED records that some write_file changed a file, so the caller can restart its daemon.
+CONFIG_CHANGED=false
+write_file() {
+  local tmp; tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; CONFIG_CHANGED=true; fi
+}
+
+# restart_if_changed <name>: stops a running daemon whose configuration was just rewritten (up starts it again).
+restart_if_changed() {
+  if $CONFIG_CHANGED && is_running "$1"; then log "configuration of $1 changed; restarting it"; stop_daemon "$1"; fi
+  CONFIG_CHANGED=false
 }
 
 http_ok() { curl -fs --max-time 3 -o /dev/null "$@"; }

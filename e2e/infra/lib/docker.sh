@@ -36,11 +36,11 @@ registry_healthy() { http_ok "http://$REGISTRY/v2/"; }
 
 up_registry() {
   if registry_healthy; then
-    is_running registry || log "a registry already answers on $REGISTRY; using it"
+    is_running registry || log "a registry not started here already answers on $REGISTRY; using it"
     return 0
   fi
   mkdir -p "$STATE/registry/data"
-  cat >"$STATE/registry/config.yml" <<EOF
+  write_file "$STATE/registry/config.yml" <<EOF
 version: 0.1
 log:
   level: info
