@@ -25,8 +25,12 @@ function setup(given: WizardProps['given'] = {}) {
       }}
     />,
   );
-  /** Types `keys`, then waits until the screen shows `expected`. */
+  /**
+   * Types `keys`, then waits until the screen shows `expected`. ink attaches input handlers in effects, which run
+   * after the frame is drawn: a short pause lets the new question listen before the next keys arrive.
+   */
   const type = async (keys: string, expected: string | RegExp) => {
+    await new Promise((resolve) => setTimeout(resolve, 50));
     for (const k of keys === ENTER || keys === DOWN || keys === ESC ? [keys] : [...keys]) app.stdin.write(k);
     await vi.waitFor(() => expect(app.lastFrame()).toMatch(expected));
   };
@@ -42,9 +46,9 @@ describe('scaffold wizard', () => {
     await type(ENTER, /Service name:/);
     await type('api', /Service name: api/);
     await type(ENTER, /a service named "api" already exists/);
-    for (let i = 0; i < 3; i++) app.stdin.write('\u007f'); // backspace
+    await type('\u007f\u007f\u007f', /Service name:\s*$/m); // backspace ×3
     await type('orders', /Service name: orders/);
-    await type(ENTER, /Directory: services\/orders/);
+    await type(ENTER, /Directory \(from the project root\): services\/orders/);
     await type(ENTER, /Go module path: github\.com\/acme\/shop\/services\/orders/);
     await type(ENTER, /./);
     await vi.waitFor(() => expect(answers()).toEqual({ template: 'go-grpc', name: 'orders', path: 'services/orders', module: 'github.com/acme/shop/services/orders' }));
@@ -61,6 +65,7 @@ describe('scaffold wizard', () => {
 
   it('esc cancels', async () => {
     const { app, answers } = setup();
+    await new Promise((resolve) => setTimeout(resolve, 50));
     app.stdin.write(ESC);
     await vi.waitFor(() => expect(answers()).toBeUndefined());
   });

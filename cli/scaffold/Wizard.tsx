@@ -83,7 +83,7 @@ export function Wizard(props: WizardProps) {
         />
       )}
       {step === 'path' && template && (
-        <Question label="Directory" initial={props.defaultPath(name)} check={props.pathProblem} onSubmit={(v) => afterPath(template, name, v)} />
+        <Question label="Directory (from the project root)" initial={props.defaultPath(name)} check={props.pathProblem} onSubmit={(v) => afterPath(template, name, v)} />
       )}
       {step === 'module' && template && (
         <ModuleQuestion dir={dir} {...props} onSubmit={(m) => finish({ template: template.name, name, path: dir, module: m })} />

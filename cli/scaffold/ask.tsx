@@ -15,6 +15,7 @@ import { Wizard, type WizardAnswers } from './Wizard.js';
 export async function askScaffold(cwd: string, given: { path?: string; module?: string }): Promise<WizardAnswers | undefined> {
   const project = await projectForScaffold(cwd);
   const templates = (await listTemplates()).map((t) => ({ name: t.name, description: t.description, needsModule: !!t.variables.module }));
+  const fromCwd = (p: string) => path.relative(project.root, path.resolve(cwd, p)).split(path.sep).join('/');
   let answers: WizardAnswers | undefined;
   const app = render(
     <Wizard
@@ -33,7 +34,7 @@ export async function askScaffold(cwd: string, given: { path?: string; module?: 
         const exists = await lstat(path.join(project.root, n.path)).then(() => true, () => false);
         return exists ? `${n.path} already exists` : undefined;
       }}
-      defaultModule={async (p) => (await inferGoModule(project.root, p))?.module}
+      defaultModule={async (p) => (await inferGoModule(project.root, p === given.path ? fromCwd(p) : p))?.module}
       moduleProblem={goModuleProblem}
       onDone={(a) => {
         answers = a;
@@ -41,7 +42,13 @@ export async function askScaffold(cwd: string, given: { path?: string; module?: 
     />,
   );
   await app.waitUntilExit();
-  // The directory was asked relative to the project root; the scaffold request takes it relative to cwd.
-  if (answers && given.path === undefined) answers.path = path.relative(cwd, path.join(project.root, answers.path)) || '.';
+  if (!answers) return undefined;
+  // The directory was asked relative to the project root (a --path is relative to cwd, as the request takes it).
+  const repoRel = given.path === undefined ? answers.path : fromCwd(given.path);
+  if (given.path === undefined) answers.path = path.relative(cwd, path.join(project.root, answers.path)) || '.';
+  // A module path left as the repository's convention gave it is inferred again, so the report names its source.
+  if (answers.module !== undefined && given.module === undefined && answers.module === (await inferGoModule(project.root, repoRel))?.module) {
+    delete answers.module;
+  }
   return answers;
 }

@@ -99,9 +99,29 @@ describe('scaffolded services build, deploy and answer on the real cluster', () 
     expect(await health.json()).toEqual({ status: 'ok' });
     const hello = await fetch(`${base}/v1/hello?name=e2e`, { headers: { 'x-devloop-route': 'bob' } });
     expect(await hello.json()).toEqual({ message: 'Hello, e2e!', route: 'bob' });
-    // The dev target runs node --watch, so that synced sources take effect without a rebuild.
+    // The dev target runs node --watch-path=src, so that synced sources take effect without a rebuild.
     const cmd = await execInPod(namespace, pod.metadata!.name!, 'storefront', ['cat', '/proc/1/cmdline']);
-    expect(cmd.stdout.split('\0').filter(Boolean)).toEqual(['node', '--watch', 'src/main.ts']);
+    expect(cmd.stdout.split('\0').filter(Boolean)).toEqual(['node', '--watch-path=src', 'src/main.ts']);
+  });
+
+  it('node-http serves a source file replaced the way sync writes it (temp file + rename), without a new pod', async () => {
+    const pod = await ready('storefront');
+    const name = pod.metadata!.name!;
+    const edit = await execInPod(namespace, name, 'storefront', [
+      'sh',
+      '-c',
+      "sed 's/Hello, /Howdy, /' /app/src/server.ts > /app/src/.server.ts.sync && mv /app/src/.server.ts.sync /app/src/server.ts",
+    ]);
+    expect(edit.exitCode, edit.stderr).toBe(0);
+    const forward = await portForward(namespace, name, 8080);
+    forwards.push(forward);
+    const answer = await waitFor('the edited greeting', async () => {
+      const body = (await (await fetch(`http://127.0.0.1:${forward.localPort}/v1/hello?name=e2e`)).json()) as { message: string };
+      return body.message.startsWith('Howdy') ? body.message : undefined;
+    }, { timeoutMs: 30_000 });
+    expect(answer).toBe('Howdy, e2e!');
+    const after = await kube().core.readNamespacedPod({ name, namespace });
+    expect(after.status?.containerStatuses?.[0]?.restartCount).toBe(0);
   });
 });
 
