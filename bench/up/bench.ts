@@ -108,6 +108,8 @@ const median = (xs: number[]) => {
 };
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
+// A namespace left terminating by an earlier run must be gone before this one starts.
+spawnSync('kubectl', ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=120s'], { env, stdio: 'ignore' });
 generate();
 console.log(`generated ${SERVICES} services in ${dir}; first deploy…`);
 const first = timed('node', [cli, 'up', '--once']);
@@ -122,12 +124,15 @@ for (let i = 0; i < runs; i++) {
 
 // One changed service, through devloop and by hand, alternating so both see the same machine load.
 const svc = name(1);
+// Unique per bench run: an image for this content must not exist yet, or nothing would be built.
+const nonce = Date.now().toString(36);
 const viaDevloop: number[] = [];
 const byHand: number[] = [];
 const split = { build: [] as number[], push: [] as number[], rollout: [] as number[] };
 for (let i = 0; i < runs; i++) {
-  appendFileSync(path.join(dir, `services/${svc}/server.js`), `// devloop change ${i}\n`);
+  appendFileSync(path.join(dir, `services/${svc}/server.js`), `// devloop change ${nonce}-${i}\n`);
   const r = timed('node', [cli, 'up', '--once', '--json']);
+  if (!r.stdout.includes('"build.finished"')) throw new Error('the changed service was not rebuilt');
   viaDevloop.push(r.ms);
   const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; at: number; durationMs?: number });
   const at = (t: string) => events.find((e) => e.type === t)?.at ?? 0;
@@ -135,7 +140,7 @@ for (let i = 0; i < runs; i++) {
   split.push.push(at('deliver.finished') - at('deliver.started'));
   split.rollout.push(at('rollout.ready') - at('deploy.applied'));
 
-  appendFileSync(path.join(dir, `services/${svc}/server.js`), `// manual change ${i}\n`);
+  appendFileSync(path.join(dir, `services/${svc}/server.js`), `// manual change ${nonce}-${i}\n`);
   const image = `${registry}/${project}/manual-${svc}:${i}-${Date.now().toString(36)}`;
   writeFileSync(path.join(dir, 'manual.yaml'), deploymentYaml(`manual-${svc}`, image));
   const t0 = performance.now();
@@ -152,6 +157,6 @@ console.log(`  devloop's own split: build ${fmt(median(split.build))}, push ${fm
 console.log(`devloop overhead for one changed service: ${fmt(median(viaDevloop) - median(byHand))} (target < 1.5 s)`);
 
 if (!keep) {
-  spawnSync('kubectl', ['delete', 'namespace', namespace, '--wait=false'], { env, stdio: 'ignore' });
+  spawnSync('kubectl', ['delete', 'namespace', namespace, '--wait=true', '--timeout=120s'], { env, stdio: 'ignore' });
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,3 +1,4 @@
+import { UserError } from '../errors.js';
 import type { K8sObject } from './render.js';
 import { isNotFound, kubeCallFailed, type Kube } from './kube.js';
 import {
@@ -58,11 +59,18 @@ function ownerLabels(owner: Owner, service?: string): Record<string, string> {
 
 /** Creates the namespace, labelled as devloop's, when absent. Returns whether it was created. */
 export async function ensureNamespace(kube: Kube, namespace: string, owner: Owner): Promise<boolean> {
+  let existing;
   try {
-    await kube.core.readNamespace({ name: namespace });
-    return false;
+    existing = await kube.core.readNamespace({ name: namespace });
   } catch (err) {
     if (!isNotFound(err)) throw kubeCallFailed(`read namespace ${namespace}`, err);
+  }
+  if (existing) {
+    // Objects applied into a terminating namespace vanish (or are refused) moments later.
+    if (existing.status?.phase === 'Terminating' || existing.metadata?.deletionTimestamp) {
+      throw new UserError(`namespace ${namespace} is being deleted`, { hint: 'wait until it is gone (kubectl get namespace), then run devloop again' });
+    }
+    return false;
   }
   try {
     await kube.core.createNamespace({ body: { metadata: { name: namespace, labels: ownerLabels(owner) } } });

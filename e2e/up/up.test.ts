@@ -79,6 +79,23 @@ describe('devloop up --once / status / down on the real cluster', () => {
     expect(await askPods(namespace, 'pricing')).toEqual([`pricing 12.34 ${currency}`]);
   });
 
+  it('prunes an object the service no longer renders, and only that one', async () => {
+    const restore = await edit(repo.dir, 'services/pricing/k8s/deployment.yaml', (t) => t.slice(0, t.indexOf('---\n')));
+    try {
+      const run = await devloop(repo.dir, developer, ['up', '--once', '--json']);
+      expect(run.code, explain(run)).toBe(0);
+      expect(run.events.filter((e) => e.type === 'deploy.pruned').map((e) => `${e.service} ${e.object}`)).toEqual(['pricing Service/pricing']);
+      const services = await kube().core.listNamespacedService({ namespace, labelSelector: MANAGED });
+      expect(services.items.map((s) => s.metadata?.name).sort()).toEqual(['orders', 'web']);
+    } finally {
+      await restore();
+    }
+    const back = await devloop(repo.dir, developer, ['up', '--once', '--json']);
+    expect(back.code, explain(back)).toBe(0);
+    expect(servicesWith(back, 'deploy.applied')).toEqual(['pricing']);
+    expect(servicesWith(back, 'build.started')).toEqual([]);
+  });
+
   it('reports a broken Dockerfile step with its last output and keeps the previous version serving', async () => {
     const restore = await edit(repo.dir, 'services/pricing/Dockerfile', (t) =>
       t.replace('WORKDIR /src/services/pricing\n', 'WORKDIR /src/services/pricing\nRUN cp prices.csv /prices.csv\n'),
