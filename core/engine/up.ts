@@ -3,7 +3,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { ProjectConfig, ServiceConfig } from '../config/types.js';
 import { serviceEdges } from '../workspace/graph.js';
-import { DevloopError, formatError } from '../errors.js';
+import { DevloopError, formatError, InternalError } from '../errors.js';
 import { buildImage, BuildFailure } from '../build/build.js';
 import { dockerClient, ensureDockerReachable } from '../build/docker.js';
 import { runInDependencyOrder } from '../build/schedule.js';
@@ -59,6 +59,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   const owner: Owner = { project: project.name, developer: opts.developer };
   const failed = new Set<string>();
   const fail = (name: string) => failed.add(name);
+  let aborted = false;
   const inScope = (name: string) => !opts.only || opts.only.includes(name);
   const forced = new Set(opts.force ?? []);
   if (!opts.only) bus.emit({ type: 'run.started', command: 'up', target: target.kind, where: target.where });
@@ -71,7 +72,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
     dependsOn: edges.get(s.name) ?? [],
   }));
   for (const p of planned) {
-    if (!p.version) throw new Error(`no content version for service ${p.name}`);
+    if (!p.version) throw new InternalError(`no content version for service ${p.name}`);
   }
   if (!opts.only) bus.emit({ type: 'plan.computed', services: planned });
   const byName = new Map(planned.map((p) => [p.name, p]));
@@ -169,10 +170,14 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
       },
     );
     await Promise.all(deployments);
+  } catch (err) {
+    // A run-wide problem (bad manifest, unreachable cluster) is reported by the caller; the run did not succeed.
+    aborted = true;
+    throw err;
   } finally {
     const durationMs = Date.now() - started;
     const failedList = planned.map((p) => p.name).filter((n) => failed.has(n));
-    if (!opts.only) bus.emit({ type: 'run.finished', ok: failedList.length === 0, durationMs, failed: failedList });
+    if (!opts.only) bus.emit({ type: 'run.finished', ok: !aborted && failedList.length === 0, durationMs, failed: failedList });
   }
   const failedList = planned.map((p) => p.name).filter((n) => failed.has(n));
   return { ok: failedList.length === 0, failed: failedList };
