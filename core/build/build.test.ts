@@ -60,6 +60,22 @@ describe('buildImage', () => {
   });
 });
 
+describe('buildImage with a Dockerfile outside the context', () => {
+  it('sends it under a generated name and builds', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(path.join(dir, 'ctx'), { recursive: true });
+    await mkdir(path.join(dir, 'build'), { recursive: true });
+    await writeFile(path.join(dir, 'ctx', 'x.txt'), 'x');
+    await writeFile(path.join(dir, 'build', 'Dockerfile'), 'FROM scratch\nCOPY x.txt /x.txt\n');
+    const id = await buildImage(
+      docker,
+      { service: 's', contextDir: path.join(dir, 'ctx'), dockerfile: '../build/Dockerfile', image: tag, buildArgs: {}, labels: {} },
+      () => {},
+    );
+    expect((await docker.getImage(tag).inspect()).Id).toBe(id);
+  });
+});
+
 describe('parseDockerfileInstructions', () => {
   it('joins continuation lines and skips comments', () => {
     expect(parseDockerfileInstructions('# syntax\nFROM x AS b\n\nRUN a \\\n  # inner\n  && b\nCMD ["x"]')).toEqual([

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type Dockerode from 'dockerode';
-import { contextTarStream } from './context.js';
+import { contextTarStream, dockerfileInContext } from './context.js';
 import { followProgress } from './docker.js';
 import { locateStep } from './dockerfile.js';
 
@@ -57,7 +57,7 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
   const context = contextTarStream(req.contextDir, req.dockerfile);
   const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
     t: req.image,
-    dockerfile: req.dockerfile.split(path.sep).join('/'),
+    dockerfile: dockerfileInContext(req.contextDir, req.dockerfile).name,
     buildargs: req.buildArgs,
     labels: req.labels,
     rm: true,

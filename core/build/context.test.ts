@@ -65,3 +65,28 @@ describe('build context', () => {
     expect(tar.has('link')).toBe(true);
   });
 });
+
+describe('build context edge cases', () => {
+  it('prefers <Dockerfile>.dockerignore and matches case-sensitively', async () => {
+    await files({
+      'docker/app.Dockerfile': 'FROM scratch\n',
+      'docker/app.Dockerfile.dockerignore': 'secret*\n',
+      '.dockerignore': 'src\n',
+      'src/a.txt': 'a',
+      'secret.txt': 's',
+      'Secret.md': 'S',
+    });
+    const names = (await listContext(dir, 'docker/app.Dockerfile')).map((f) => f.name);
+    expect(names).toContain('src/a.txt');
+    expect(names).toContain('Secret.md');
+    expect(names).not.toContain('secret.txt');
+  });
+
+  it('adds a Dockerfile from outside the context under a generated name', async () => {
+    await files({ 'ctx/a.txt': 'a', 'elsewhere/Dockerfile': 'FROM scratch\nCOPY a.txt /\n' });
+    const listed = await listContext(path.join(dir, 'ctx'), '../elsewhere/Dockerfile');
+    const extra = listed.find((f) => f.name.startsWith('.dockerfile.'));
+    expect(extra?.abs).toBe(path.join(dir, 'elsewhere/Dockerfile'));
+    expect(listed.map((f) => f.name)).toContain('a.txt');
+  });
+});

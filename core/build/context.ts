@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,18 +22,32 @@ export interface ContextFile {
   kind: 'file' | 'dir' | 'symlink';
 }
 
-/** Reads .dockerignore patterns the way the Docker CLI does: one per line, '#' comments, blank lines ignored. */
-export async function readDockerignore(contextDir: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(path.join(contextDir, '.dockerignore'), 'utf8');
-  } catch {
-    return [];
+/**
+ * The ignore file Docker applies: `<Dockerfile>.dockerignore` next to the Dockerfile wins over `.dockerignore` at the
+ * context root (BuildKit's rule, which the change planner uses too, so content versions and contexts agree).
+ */
+export async function readDockerignore(contextDir: string, dockerfile = 'Dockerfile'): Promise<string[]> {
+  for (const candidate of [`${path.resolve(contextDir, dockerfile)}.dockerignore`, path.join(contextDir, '.dockerignore')]) {
+    let text: string;
+    try {
+      text = await readFile(candidate, 'utf8');
+    } catch {
+      continue;
+    }
+    return text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
   }
-  return text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
+  return [];
+}
+
+/** Where the Dockerfile is inside the tar: its own path, or (outside the context) an added `.dockerfile.<hash>`. */
+export function dockerfileInContext(contextDir: string, dockerfile: string): { name: string; abs: string; outside: boolean } {
+  const abs = path.resolve(contextDir, dockerfile);
+  const rel = path.relative(contextDir, abs);
+  if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) return { name: rel.split(path.sep).join('/'), abs, outside: false };
+  return { name: `.dockerfile.${createHash('sha256').update(abs).digest('hex').slice(0, 16)}`, abs, outside: true };
 }
 
 /**
@@ -41,11 +56,12 @@ export async function readDockerignore(contextDir: string): Promise<string[]> {
  * when an exception pattern (`!…`) could re-include something inside it.
  */
 export async function listContext(contextDir: string, dockerfile = 'Dockerfile'): Promise<ContextFile[]> {
-  const patterns = await readDockerignore(contextDir);
-  const ig = createIgnore();
+  const patterns = await readDockerignore(contextDir, dockerfile);
+  const ig = createIgnore({ ignorecase: false });
   ig.add(patterns);
   const hasExceptions = patterns.some((p) => p.startsWith('!'));
-  const always = new Set([path.posix.normalize(dockerfile.split(path.sep).join('/')), '.dockerignore']);
+  const df = dockerfileInContext(contextDir, dockerfile);
+  const always = new Set([df.name, '.dockerignore']);
   const out: ContextFile[] = [];
 
   async function walk(relDir: string): Promise<void> {
@@ -66,6 +82,7 @@ export async function listContext(contextDir: string, dockerfile = 'Dockerfile')
     }
   }
   await walk('');
+  if (df.outside) out.push({ name: df.name, abs: df.abs, kind: 'file' });
   return out;
 }
 
