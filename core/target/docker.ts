@@ -124,9 +124,9 @@ export async function runServiceContainer(docker: Dockerode, o: DockerOwner, req
   return 'started';
 }
 
-function canConnect(port: number): Promise<boolean> {
+function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect({ host, port });
     socket.setTimeout(1000);
     socket.once('connect', () => {
       socket.destroy();
@@ -162,7 +162,7 @@ async function lastLogLines(docker: Dockerode, name: string, n: number): Promise
 export type ContainerReadiness = { ok: true } | { ok: false; reason: string; message: string };
 
 /**
- * Ready = the container is running and every published port accepts connections on 127.0.0.1. A container that
+ * Ready = the container is running and every declared port accepts connections on the container's own address. A container that
  * exits is a definitive failure, reported with its exit code and last log lines.
  */
 export async function waitForContainer(docker: Dockerode, o: DockerOwner, req: RunRequest, timeoutMs: number): Promise<ContainerReadiness> {
@@ -178,11 +178,13 @@ export async function waitForContainer(docker: Dockerode, o: DockerOwner, req: R
         message: `container ${name} exited with code ${info.State.ExitCode}${lines.length ? `; last log: ${lines.join(' | ')}` : ''}`,
       };
     }
-    const open = await Promise.all(req.ports.map((p) => canConnect(p.host)));
+    // docker-proxy accepts on the published port before the app listens: probe the container's own address.
+    const ip = info.NetworkSettings.Networks?.[networkName(o)]?.IPAddress;
+    const open = await Promise.all(req.ports.map((p) => (ip ? canConnect(p.container, ip) : canConnect(p.host))));
     if (open.every(Boolean)) return { ok: true };
     if (Date.now() >= deadline) {
-      const closed = req.ports.filter((_p, i) => !open[i]).map((p) => p.host);
-      return { ok: false, reason: 'Unready', message: `nothing answers on 127.0.0.1:${closed.join(', 127.0.0.1:')} (gave up after ${Math.round(timeoutMs / 1000)} s)` };
+      const closed = req.ports.filter((_p, i) => !open[i]).map((p) => p.container);
+      return { ok: false, reason: 'Unready', message: `nothing listens on container port${closed.length === 1 ? '' : 's'} ${closed.join(', ')} (gave up after ${Math.round(timeoutMs / 1000)} s)` };
     }
     await new Promise((r) => setTimeout(r, 200));
   }
