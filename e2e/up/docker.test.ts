@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName } from '../support/env.js';
 import { docker } from '../support/docker.js';
-import { buildCli, devloop, explain, fixtureRepo, servicesWith } from './harness.js';
+import { buildCli, devloop, edit, explain, fixtureRepo, servicesWith } from './harness.js';
 
 async function get(port: number, urlPath = '/'): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(5000) });
@@ -40,6 +40,22 @@ describe('devloop up --once on the local Docker target', () => {
     expect(again.code, explain(again)).toBe(0);
     expect(servicesWith(again, 'service.current')).toEqual(['orders', 'pricing', 'web']);
     expect(servicesWith(again, 'build.started')).toEqual([]);
+  });
+
+  it('reports a container that exits, with its exit code and last log line', async () => {
+    const restore = await edit(repo.dir, 'services/web/server.js', (t) =>
+      t.replace("const message = 'web v1';", "const message = 'web v2';\nconsole.error('fatal: PAYMENT_URL is not set');\nprocess.exit(3);"),
+    );
+    try {
+      const run = await devloop(repo.dir, developer, ['up', '--once', '--target', 'docker']);
+      expect(run.code, explain(run)).toBe(1);
+      expect(run.stdout).toMatch(/ web Exited: container devloop-shop-web exited with code 3; last log: fatal: PAYMENT_URL is not set/);
+    } finally {
+      await restore();
+    }
+    const back = await devloop(repo.dir, developer, ['up', '--once', '--target', 'docker']);
+    expect(back.code, explain(back)).toBe(0);
+    expect(await get(18082)).toBe('web v1');
   });
 
   it('down removes the containers and the network', async () => {
