@@ -31,19 +31,38 @@ export function register(program: Command): void {
     .action(async (flags: UpFlags) => {
       const parallel = positiveInt('--parallel', flags.parallel, os.availableParallelism());
       const timeoutMs = positiveInt('--timeout', flags.timeout, 120) * 1000;
+      const { pickRenderer } = await import('../ui/pick.js');
+      const renderer = pickRenderer({ json: flags.json, stdout: process.stdout, stdin: process.stdin, env: process.env });
       if (!flags.once) {
         const { runLoop, quietMs } = await import('./up-loop.js');
         quietMs(flags.quiet);
-        const session = await openSession(workDir(program), flags);
-        await runLoop({ session, parallel, timeoutMs, flags });
+        const session = await openSession(workDir(program), flags, renderer !== 'dashboard');
+        // In a terminal the dashboard shows the first pass too, and gets the loop's commands once it runs.
+        const dashboard = renderer === 'dashboard' ? await (await import('../ui/start.js')).startLoopDashboard(session, { cleanup: !!flags.cleanup }) : undefined;
+        try {
+          await runLoop({
+            session,
+            parallel,
+            timeoutMs,
+            flags,
+            ...(dashboard ? { present: async (loop) => (dashboard.bind(loop), dashboard) } : {}),
+          });
+        } finally {
+          await dashboard?.close();
+        }
         return;
       }
-      const session = await openSession(workDir(program), flags);
+      const session = await openSession(workDir(program), flags, renderer !== 'dashboard');
       const versions = session.versions;
       const { upOnce } = await import('../../core/engine/up.js');
       const controller = new AbortController();
       const onSignal = () => controller.abort();
       process.once('SIGINT', onSignal);
+      // In a terminal the pass is shown on the dashboard; q / Ctrl-C there aborts it.
+      const dashboard =
+        renderer === 'dashboard'
+          ? await (await import('../ui/start.js')).startDashboard(session, { once: true, stop: async () => controller.abort() })
+          : undefined;
       try {
         const result = await upOnce(session.bus, {
           project: session.project,
@@ -57,6 +76,7 @@ export function register(program: Command): void {
         if (!result.ok) process.exitCode = 1;
       } finally {
         process.off('SIGINT', onSignal);
+        await dashboard?.close();
       }
     });
 }

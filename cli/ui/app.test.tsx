@@ -66,7 +66,7 @@ describe('dashboard app', () => {
     await press('a', /rebuild requested: all services/);
     await press('p', /❚❚ paused/);
     expect(app.lastFrame()).toMatch(/watching paused/);
-    await press('p', /● watching/);
+    await press('p', /● first pass/);
     await press(DOWN, /❯ payments/);
     await press('s', /swap payments: swap is not available yet/);
     await press(UP, /❯ web/);

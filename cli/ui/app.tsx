@@ -170,7 +170,10 @@ export interface RunningDashboard {
   store: DashboardStore;
   /** Settles when the dashboard has exited (after `q`, or when a single pass finished). */
   exited: Promise<void>;
-  /** Waits up to `graceMs` for the dashboard to exit by itself (drawing its last frame), then unmounts it. */
+  /**
+   * Waits up to `graceMs` for the dashboard to exit by itself (drawing its last frame), then unmounts it; rejects
+   * with the error the dashboard exited with, if any. Idempotent.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -190,6 +193,8 @@ export function mountDashboard(opts: RunDashboardOptions): RunningDashboard {
       ...(opts.stdout ? { stdout: opts.stdout } : {}),
       ...(opts.stdin ? { stdin: opts.stdin } : {}),
       exitOnCtrlC: false,
+      // Engine events are already held to 20 frames a second by the store; Ink's own cap only delays key echoes.
+      maxFps: 60,
       alternateScreen: !!opts.alternateScreen,
       ...(opts.onFrame ? { onRender: opts.onFrame } : {}),
     },
@@ -201,13 +206,16 @@ export function mountDashboard(opts: RunDashboardOptions): RunningDashboard {
       throw err;
     },
   );
-  const close = async (graceMs = 1000) => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-    await Promise.race([exited.catch(() => {}), timeout]);
-    clearTimeout(timer);
-    instance.unmount();
-    await exited.catch(() => {});
-  };
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = 1000) =>
+    (closing ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([exited.catch(() => {}), timeout]);
+      clearTimeout(timer);
+      instance.unmount();
+      // An error the dashboard exited with (stopping failed) surfaces here.
+      await exited;
+    })());
   return { store, exited, close };
 }

@@ -36,7 +36,7 @@ describe('Dashboard', () => {
     const lines = out.split('\n');
     expect(lines.length).toBeLessThanOrEqual(23);
     expect(Math.max(...lines.map((l) => [...l].length))).toBeLessThanOrEqual(80);
-    expect(lines[0]).toMatch(/^devloop up\s+● watching$/);
+    expect(lines[0]).toMatch(/^devloop up\s+● first pass$/);
     expect(lines[1]).toBe('context dev · namespace shop-alice · developer alice · registry 127.0.0.1:5000');
     expect(lines[2]).toMatch(/SERVICE\s+STATE\s+TAG\s+BUILD\s+DEPLOY\s+PODS\s+PORTS/);
     expect(out).toMatch(/❯ orders\s+ready\s+3f2a9c1b7e\s+12\.3s\s+4\.1s\s+1\/1\s+8080/);

@@ -20,14 +20,24 @@ function serviceColor(name: string): string {
   return SERVICE_COLORS[h % SERVICE_COLORS.length]!;
 }
 
+/** `text` cut or padded to exactly `width` columns, keeping a space before the next cell (cells hold single-width text). */
+export function fit(text: string, width: number): string {
+  if (width <= 0) return '';
+  const chars = [...text];
+  if (chars.length < width) return text + ' '.repeat(width - chars.length);
+  return width >= 2 ? `${chars.slice(0, width - 2).join('')}… ` : ' '.repeat(width);
+}
+
+/**
+ * One cell: a span inside the row's single line of text. Rows are lines, not boxes of boxes, so a frame is a few
+ * dozen nodes for Ink to lay out however many columns there are.
+ */
 function Cell(props: { width: number; text: string; color?: string | undefined; bold?: boolean; dim?: boolean }) {
   if (props.width <= 0) return null;
   return (
-    <Box width={props.width} flexShrink={0}>
-      <Text wrap="truncate-end" {...(props.color ? { color: props.color } : {})} bold={!!props.bold} dimColor={!!props.dim}>
-        {props.text}
-      </Text>
-    </Box>
+    <Text {...(props.color ? { color: props.color } : {})} bold={!!props.bold} dimColor={!!props.dim}>
+      {fit(props.text, props.width)}
+    </Text>
   );
 }
 
@@ -43,7 +53,7 @@ function Row({ row, view }: { row: ServiceRow; view: DashboardView }) {
   const mark = row.tone === 'bad' ? '✗ ' : '';
   return (
     <Box flexDirection="column">
-      <Box>
+      <Text wrap="truncate-end">
         <Cell width={2} text={row.selected ? '❯' : ' '} color={view.color ? 'cyan' : undefined} bold />
         <Cell width={c.name} text={row.name} bold={row.selected} />
         <Cell width={c.state} text={`${mark}${state}`} color={tone} />
@@ -52,7 +62,7 @@ function Row({ row, view }: { row: ServiceRow; view: DashboardView }) {
         <Cell width={c.deploy} text={row.deploy} />
         <Cell width={c.pods} text={row.pods} />
         <Cell width={c.ports} text={row.ports} />
-      </Box>
+      </Text>
       {row.error !== undefined && (
         <Box paddingLeft={4} width={view.width}>
           <Text wrap="truncate-end" {...(view.color ? { color: 'red' } : {})}>
@@ -109,7 +119,7 @@ export function Dashboard({ view }: { view: DashboardView }) {
           {`✗ ${view.banner}`}
         </Text>
       )}
-      <Box>
+      <Text wrap="truncate-end">
         <Cell width={2} text="" />
         <Cell width={c.name} text="SERVICE" bold />
         <Cell width={c.state} text="STATE" bold />
@@ -118,7 +128,7 @@ export function Dashboard({ view }: { view: DashboardView }) {
         <Cell width={c.deploy} text="DEPLOY" bold />
         <Cell width={c.pods} text="PODS" bold />
         <Cell width={c.ports} text="PORTS" bold />
-      </Box>
+      </Text>
       {view.empty !== undefined && <Text dimColor={view.color}>{`  ${view.empty}`}</Text>}
       {view.rows.map((row) => (
         <Row key={row.name} row={row} view={view} />

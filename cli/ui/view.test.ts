@@ -40,7 +40,7 @@ describe('dashboard view model', () => {
     expect(v.rows[2]!.error).toBe('build failed at Step 4/6 : RUN go build ./... (services/payments/Dockerfile:7): exit code 1');
     expect(v.rows.filter((r) => r.error)).toHaveLength(1);
     expect(v.target).toBe('context dev · namespace shop-alice · developer alice · registry 127.0.0.1:5000');
-    expect(v.status).toEqual({ text: '● watching', tone: 'good' });
+    expect(v.status).toEqual({ text: '● first pass', tone: 'busy' });
     expect(v.footer.text).toBe(KEY_HINTS);
     expect(JSON.parse(JSON.stringify(v))).toEqual(v);
   });

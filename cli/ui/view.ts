@@ -235,6 +235,15 @@ function headerTarget(h: HeaderInfo, where: string | undefined, width: number): 
   return [...long].length <= width ? long : describe(true);
 }
 
+/** The running loop as the engine reports it; what was asked from this dashboard until the engine has said. */
+function loopStatus(engine: EngineState, ui: UiState): DashboardView['status'] {
+  const loop = engine.loop;
+  if (!(loop ? loop.watching : ui.watching)) return { text: '❚❚ paused', tone: 'warn' };
+  if (loop?.updating.length) return { text: `● updating ${loop.updating.join(', ')}`, tone: 'busy' };
+  if (!loop && !engine.finished) return { text: '● first pass', tone: 'busy' };
+  return { text: '● watching', tone: 'good' };
+}
+
 /** Pure: the dashboard for this engine state, activity, dashboard state and terminal size. */
 export function buildView(input: ViewInput): DashboardView {
   const { engine, activity, ui, header, now, color } = input;
@@ -253,11 +262,7 @@ export function buildView(input: ViewInput): DashboardView {
         : { text: `✗ failed: ${engine.finished.failed.join(', ')}`, tone: 'bad' }
       : !input.interactive
         ? { text: '● running', tone: 'busy' }
-        : engine.loop?.updating.length
-          ? { text: `● updating ${engine.loop.updating.join(', ')}`, tone: 'busy' }
-          : (engine.loop?.watching ?? ui.watching)
-            ? { text: '● watching', tone: 'good' }
-            : { text: '❚❚ paused', tone: 'warn' };
+        : loopStatus(engine, ui);
 
   const allRows: ServiceRow[] = names.map((name, i) => {
     const s = engine.services[name]!;
@@ -300,7 +305,8 @@ export function buildView(input: ViewInput): DashboardView {
     const one = ui.logs === 'selected' && selectedName !== undefined ? selectedName : undefined;
     const lines = activity.tail(one, paneLines).map((l): ViewLogLine => ({
       ...(one === undefined && l.service !== undefined ? { service: l.service } : {}),
-      text: l.text,
+      // Cut to the width here: Ink measures every character it is given, and log lines can be long.
+      text: l.text.length > width ? l.text.slice(0, width) : l.text,
       kind: l.kind,
     }));
     pane = { title: one ? `logs · ${one}` : 'logs · all services', lines };
