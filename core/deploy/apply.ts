@@ -117,8 +117,28 @@ const kindRank = (k: string) => {
   return i === -1 ? KIND_ORDER.length : i;
 };
 
-/** Server-side apply of every object with field manager `devloop` (forcing conflicts: devloop owns these fields). */
-export async function applyObjects(kube: Kube, objects: K8sObject[]): Promise<void> {
+/**
+ * Server-side apply of every object with field manager `devloop` (forcing conflicts: devloop owns these fields).
+ * An object of the same name that exists and is not this service's (by devloop's labels) is never taken over:
+ * nothing is applied and the error names it.
+ */
+export async function applyObjects(kube: Kube, objects: K8sObject[], owner: Owner, service: string): Promise<void> {
+  const foreign: string[] = [];
+  await Promise.all(
+    objects.map(async (o) => {
+      try {
+        const live = (await kube.objects.read({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) } })) as K8sObject;
+        if (!ownedBy(live.metadata.labels, owner, service)) foreign.push(describeRef(refOf(o)));
+      } catch (err) {
+        if (!isNotFound(err)) throw kubeCallFailed(`read ${describeRef(refOf(o))}`, err);
+      }
+    }),
+  );
+  if (foreign.length) {
+    throw new UserError(`${foreign.sort().join(', ')} already exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'is' : 'are'} not ${service}'s (not labelled by devloop); nothing was applied`, {
+      hint: 'rename the object in the manifests, or remove the existing one if it is yours',
+    });
+  }
   const sorted = [...objects].sort((a, b) => kindRank(a.kind) - kindRank(b.kind));
   for (const o of sorted) {
     try {

@@ -318,7 +318,7 @@ async function deploy(
   const { waitForRollout, WORKLOAD_KINDS } = await import('../deploy/rollout.js');
   const refs = prep.objects.map(refOf);
   try {
-    await applyObjects(target.kube, prep.objects);
+    await applyObjects(target.kube, prep.objects, owner, name);
     await writeDeployedRecord(target.kube, target.namespace, owner, {
       service: name,
       version: prep.version,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uniqueName } from '../support/env.js';
+import { uniqueName, waitFor } from '../support/env.js';
 import { deleteNamespace, kube } from '../support/kube.js';
 import { askPods, buildCli, devloop, edit, explain, fixtureRepo, servicesWith } from './harness.js';
 
@@ -43,7 +43,16 @@ describe('devloop up --once / status / down on the real cluster', () => {
   });
 
   it('lets web reach orders through the Service devloop applied (cluster DNS and pod-to-pod traffic)', async () => {
-    expect(await askPods(namespace, 'web', '/orders')).toEqual(['web -> orders v1']);
+    // kube-proxy and cluster DNS pick a new Service up within seconds of it being applied.
+    const answer = await waitFor(
+      'web to reach orders',
+      async () => {
+        const answers = await askPods(namespace, 'web', '/orders');
+        return answers.length === 1 && answers[0]!.startsWith('web -> ') ? answers : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000, describe: async () => (await askPods(namespace, 'web', '/orders')).join('\n') },
+    );
+    expect(answer).toEqual(['web -> orders v1']);
   });
 
   it('builds nothing and applies nothing when nothing changed, and status says all is current', async () => {
@@ -139,6 +148,22 @@ describe('devloop up --once / status / down on the real cluster', () => {
       expect(await askPods(namespace, 'orders')).toEqual(['orders v1']);
     } finally {
       await restore();
+    }
+  });
+
+  it('refuses to take over an object of the same name that is not devloop\'s, and changes nothing', async () => {
+    const theirs = await kube().core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'shared-settings' }, data: { owner: 'someone else' } } });
+    const restore = await edit(repo.dir, 'services/orders/k8s/service.yaml', (t) => `${t}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared-settings\ndata:\n  owner: orders\n`);
+    try {
+      const run = await devloop(repo.dir, developer, ['up', '--once']);
+      expect(run.code, explain(run)).toBe(1);
+      expect(run.stdout).toMatch(/ orders deploy failed: ConfigMap\/shared-settings already exists and is not orders's \(not labelled by devloop\); nothing was applied/);
+      const after = await kube().core.readNamespacedConfigMap({ namespace, name: 'shared-settings' });
+      expect(after.data).toEqual({ owner: 'someone else' });
+      expect(after.metadata?.resourceVersion).toBe(theirs.metadata?.resourceVersion);
+    } finally {
+      await restore();
+      await kube().core.deleteNamespacedConfigMap({ namespace, name: 'shared-settings' });
     }
   });
 
