@@ -49,7 +49,15 @@ export async function openSession(dir: string, flags: CommonFlags, withRenderer 
   const target = await selectTarget(project, developer, opts);
   const bus = new EngineBus();
   if (withRenderer) {
-    const write = (s: string) => process.stdout.write(s);
+    // A reader that goes away (`devloop up --json | head`) ends the output, not the run: the pass still finishes.
+    let readerGone = false;
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      readerGone = true;
+    });
+    const write = (s: string) => {
+      if (!readerGone) process.stdout.write(s);
+    };
     bus.subscribe(flags.json ? jsonLinesRenderer(write) : plainRenderer({ color: useColor(process.stdout), verbose: !!flags.verbose, write }));
   }
   return { project, developer, target, bus, versions };
