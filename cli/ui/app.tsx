@@ -7,7 +7,7 @@ import type { EngineState } from '../../core/engine/state.js';
 import { Dashboard } from './components.js';
 import { initialUiState, keyIntent, uiReducer, type UiAction, type UiState } from './model.js';
 import { DashboardStore } from './store.js';
-import { buildView, NOTICE_MS, type HeaderInfo } from './view.js';
+import { buildView, type HeaderInfo } from './view.js';
 
 /** The engine requests the keys can make; absent for a single pass (`up --once`). */
 export type DashboardCommands = Pick<EngineCommands, 'rebuild' | 'rebuildAll' | 'setWatching' | 'swap'>;
@@ -52,19 +52,11 @@ export function DashboardApp(props: DashboardAppProps) {
   };
   const notice = (text: string, level: 'info' | 'error' = 'info') => dispatch({ type: 'notice', text, level, at: Date.now() });
 
-  // A notice disappears by itself; that needs one more frame.
-  const noticeAt = ui.current.notice?.at;
-  useEffect(() => {
-    if (noticeAt === undefined) return;
-    const t = setTimeout(() => setTick((n) => n + 1), NOTICE_MS + 10);
-    return () => clearTimeout(t);
-  }, [noticeAt]);
-
   const finished = store.engine.finished !== undefined;
+  const exitWhenFinished = props.exitWhenFinished && finished;
   useEffect(() => {
-    if (props.exitWhenFinished && finished) exit();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [finished, props.exitWhenFinished]);
+    if (exitWhenFinished) exit();
+  }, [exitWhenFinished]);
 
   const quit = () => {
     if (ui.current.quitting) {
@@ -146,6 +138,12 @@ export function DashboardApp(props: DashboardAppProps) {
     color: props.color,
     interactive: commands !== undefined,
   });
+  // Notices and "synced" states expire by themselves: one more frame then, even if nothing else happens.
+  useEffect(() => {
+    if (view.refreshAt === undefined) return;
+    const t = setTimeout(() => setTick((n) => n + 1), Math.max(0, view.refreshAt - Date.now()) + 10);
+    return () => clearTimeout(t);
+  }, [view.refreshAt]);
   return <Dashboard view={view} />;
 }
 

@@ -2,7 +2,7 @@ import { EngineBus } from '../../core/engine/state.js';
 
 /**
  * Takes a bus through a realistic `up` run by emitting engine events: four services, one ready, one building, one
- * failed, one queued. Shared by the dashboard's tests and its benchmark.
+ * failed, one queued. Shared by the dashboard's tests.
  */
 export function emitSampleRun(bus: EngineBus): EngineBus {
   bus.emit({ type: 'run.started', command: 'up', target: 'remote', where: 'dev/shop-alice' });

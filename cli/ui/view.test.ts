@@ -4,7 +4,7 @@ import type { ServiceState } from '../../core/engine/state.js';
 import { Activity } from './activity.js';
 import { initialUiState, type UiState } from './model.js';
 import { emitSampleRun } from './testing.js';
-import { buildView, describePhase, formatDuration, formatPorts, KEY_HINTS, KEY_HINTS_ONE_PASS, NOTICE_MS, type ViewInput } from './view.js';
+import { buildView, describePhase, formatDuration, formatPorts, KEY_HINTS, KEY_HINTS_ONE_PASS, NOTICE_MS, SYNCED_MS, type ViewInput } from './view.js';
 
 const header = { command: 'up', target: 'remote' as const, context: 'dev', namespace: 'shop-alice', developer: 'alice', registry: '127.0.0.1:5000' };
 
@@ -86,6 +86,9 @@ describe('dashboard view model', () => {
     const ui: UiState = { ...initialUiState, notice: { text: 'swap: not available yet', level: 'error', at: 1000 } };
     expect(buildView(input({ ui, now: 1000 + NOTICE_MS - 1 })).footer).toEqual({ text: 'swap: not available yet', tone: 'bad' });
     expect(buildView(input({ ui, now: 1000 + NOTICE_MS })).footer.text).toBe(KEY_HINTS);
+    // The app is told when to draw again for the notice to go.
+    expect(buildView(input({ ui, now: 1000 })).refreshAt).toBe(1000 + NOTICE_MS);
+    expect(buildView(input({ ui, now: 1000 + NOTICE_MS })).refreshAt).toBeUndefined();
   });
 
   it('reports a single pass as running, then done or failed; quitting says it is stopping', () => {
@@ -124,6 +127,7 @@ describe('dashboard view model', () => {
     expect(v.status.text).toBe('● updating web');
     const orders = v.rows.find((r) => r.name === 'orders')!;
     expect([orders.state, orders.ports]).toEqual(['synced 3 files', '8080,9090✗']);
+    expect(v.refreshAt).toBe(at + SYNCED_MS);
     expect(v.rows.find((r) => r.name === 'catalog')!.error).toBe('sync failed: receiver exited');
     expect(buildView({ ...base, engine: bus.snapshot(), activity, now: at + 60_000 }).rows[0]!.state).toBe('ready');
     bus.emit({ type: 'pass.finished', ok: true, durationMs: 900, failed: [] });

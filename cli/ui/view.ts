@@ -65,6 +65,8 @@ export interface DashboardView {
   banner?: string;
   pane: { title: string; lines: ViewLogLine[] } | { title: string; help: string[][] };
   footer: { text: string; tone: Tone };
+  /** When this view changes by itself (a notice or a "synced" state expiring): the app draws again then. */
+  refreshAt?: number;
 }
 
 export interface ViewInput {
@@ -264,10 +266,12 @@ export function buildView(input: ViewInput): DashboardView {
         ? { text: '● running', tone: 'busy' }
         : loopStatus(engine, ui);
 
+  const expires: number[] = [];
   const allRows: ServiceRow[] = names.map((name, i) => {
     const s = engine.services[name]!;
     const a = activity.service(name);
     const phase = describePhase(s, engine.target ?? header.target, a.deliverySteps, now);
+    if (phase.state.startsWith('synced') && s.sync?.lastAt !== undefined) expires.push(s.sync.lastAt + SYNCED_MS);
     const error = FAILED_PHASES.has(s.phase)
       ? s.problem
       : s.sync?.state === 'failed' || (s.sync?.problem && s.sync.state !== 'synced')
@@ -313,6 +317,7 @@ export function buildView(input: ViewInput): DashboardView {
   }
 
   const notice = ui.notice && now - ui.notice.at < NOTICE_MS ? ui.notice : undefined;
+  if (notice) expires.push(notice.at + NOTICE_MS);
   const footer: DashboardView['footer'] = ui.quitting
     ? { text: 'stopping watchers, syncs and forwards…', tone: 'warn' }
     : notice
@@ -332,6 +337,7 @@ export function buildView(input: ViewInput): DashboardView {
     hiddenBelow,
     ...(names.length === 0 ? { empty: engine.finished ? 'no services' : 'planning…' } : {}),
     ...(banner ? { banner } : {}),
+    ...(expires.length ? { refreshAt: Math.min(...expires) } : {}),
     pane,
     footer,
   };
