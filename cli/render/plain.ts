@@ -76,7 +76,7 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
     case 'warning':
       return [`${e.service ? `${svc(e.service)} ` : ''}warning: ${e.message}`];
     case 'run.finished':
-      return [e.ok ? green(`done in ${seconds(e.durationMs)}`) : red(`failed: ${e.failed.join(', ')} (${seconds(e.durationMs)})`)];
+      return [e.ok ? green(`done in ${seconds(e.durationMs)}`) : red(`failed${e.failed.length ? `: ${e.failed.join(', ')}` : ''} (${seconds(e.durationMs)})`)];
     case 'watch.started':
       return [green(`watching ${e.root} (quiet period ${e.quietMs} ms); Ctrl-C stops`)];
     case 'watch.paused':

@@ -44,6 +44,14 @@ describe('renderManifests', () => {
     expect(r.objects.map((o) => o.metadata.name)).toEqual(['dev-base']);
   });
 
+  it('reports a kustomization that does not build as the user\'s problem, in kustomize\'s words', async () => {
+    await mkdir(path.join(root, 'kz'));
+    await writeFile(path.join(root, 'kz', 'kustomization.yaml'), 'resources: [missing.yaml]\n');
+    const err = await renderManifests(root, 'kz', { release: 's', namespace: 'ns' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).message).toMatch(/^the kustomization kz does not render \(kubectl exited 1\): accumulating resources: .*missing\.yaml/);
+  });
+
   it('says clearly when the tool a chart needs is missing', async () => {
     await mkdir(path.join(root, 'chart'));
     await writeFile(path.join(root, 'chart', 'Chart.yaml'), 'apiVersion: v2\nname: c\nversion: 0.1.0\n');

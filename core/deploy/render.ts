@@ -49,7 +49,8 @@ export async function parseManifests(text: string, file: string): Promise<K8sObj
   for (const doc of docList) {
     for (const e of doc.errors) {
       const pos = lineCounter.linePos(e.pos[0]);
-      problems.push(`${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0]}`);
+      // The parser appends its own "at line L, column C:"; the prefix already says where.
+      problems.push(`${file}:${pos.line}:${pos.col}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
     }
     if (doc.errors.length) continue;
     const value = doc.toJS() as unknown;
@@ -84,7 +85,13 @@ async function runTool(tool: string, args: string[], purpose: string, hint: stri
   } catch (err) {
     const e = err as { code?: string; stderr?: string; shortMessage?: string };
     if (e.code === 'ENOENT') throw new UserError(`${tool} is needed to render ${purpose} but was not found on PATH`, { hint });
-    throw new ExternalError(`${tool} ${args.join(' ')} failed: ${(e.stderr ?? e.shortMessage ?? '').trim()}`, { cause: err });
+    // The tool ran and rejected the input: that is the user's manifest to fix, said in the tool's own words.
+    const exitCode = (err as { exitCode?: number }).exitCode;
+    const output = (e.stderr ?? e.shortMessage ?? '').trim().replace(/^error: /, '');
+    if (typeof exitCode === 'number' && exitCode !== 0) {
+      throw new UserError(`${purpose} does not render (${tool} exited ${exitCode}): ${output}`, { hint: 'fix it; nothing was built or applied', cause: err });
+    }
+    throw new ExternalError(`${tool} ${args.join(' ')} failed: ${output}`, { cause: err });
   }
 }
 

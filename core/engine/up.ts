@@ -3,7 +3,7 @@ import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { ProjectConfig, ServiceConfig } from '../config/types.js';
 import { serviceEdges } from '../workspace/graph.js';
-import { DevloopError, formatError, InternalError } from '../errors.js';
+import { DevloopError, ExternalError, formatError, InternalError, UserError, UserErrors } from '../errors.js';
 import { buildImage, BuildFailure } from '../build/build.js';
 import { dockerClient, ensureDockerReachable } from '../build/docker.js';
 import { runInDependencyOrder } from '../build/schedule.js';
@@ -103,8 +103,6 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
       const { ensureNamespace, readDeployedRecords } = await import('../deploy/apply.js');
       const { renderManifests } = await import('../deploy/render.js');
       const { transformObjects } = await import('../deploy/transform.js');
-      if (await ensureNamespace(target.kube, target.namespace, owner)) bus.emit({ type: 'namespace.created', namespace: target.namespace });
-      records = await readDeployedRecords(target.kube, target.namespace, owner);
       const renderProblems: unknown[] = [];
       await Promise.all(
         project.services.filter((x) => inScope(x.name)).map(async (s) => {
@@ -132,7 +130,19 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
         }),
       );
       // A manifest problem stops the run before anything is built or applied.
-      if (renderProblems.length) throw renderProblems[0];
+      if (renderProblems.length === 1) throw renderProblems[0];
+      if (renderProblems.length > 1) {
+        // Every service's manifest problem at once, one line each, when all of them are the user's to fix.
+        if (renderProblems.every((e) => e instanceof UserError)) {
+          throw new UserErrors(renderProblems.flatMap((e) => (e instanceof UserErrors ? [...e.problems] : [(e as UserError).message])), {
+            hint: 'fix the manifests; nothing was built or applied',
+          });
+        }
+        throw new ExternalError(renderProblems.map((e) => (e instanceof Error ? e.message : String(e))).join('\n'));
+      }
+      // Only with manifests that render does anything change in the cluster.
+      if (await ensureNamespace(target.kube, target.namespace, owner)) bus.emit({ type: 'namespace.created', namespace: target.namespace });
+      records = await readDeployedRecords(target.kube, target.namespace, owner);
       await Promise.all(
         [...prepared.values()].map(async (prep) => {
           const record = records.get(prep.service.name);
