@@ -2,7 +2,7 @@ import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
 import { EngineBus } from '../../core/engine/state.js';
 import { Activity } from './activity.js';
-import { Dashboard } from './components.js';
+import { Dashboard, fit } from './components.js';
 import { initialUiState, type UiState } from './model.js';
 import { emitSampleRun } from './testing.js';
 import { buildView } from './view.js';
@@ -87,5 +87,14 @@ describe('Dashboard', () => {
     } finally {
       chalk.level = level;
     }
+  });
+});
+
+describe('fit', () => {
+  it('pads short cells and cuts long ones with an ellipsis, keeping a space before the next', () => {
+    expect(fit('web', 6)).toBe('web   ');
+    expect(fit('payments-gateway', 8)).toBe('paymen… ');
+    expect(fit('abcde', 5)).toBe('abc… ');
+    expect(fit('x', 0)).toBe('');
   });
 });
