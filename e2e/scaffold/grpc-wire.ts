@@ -9,6 +9,7 @@ export async function grpcUnary(
   method: string,
   message: Buffer,
   metadata: Record<string, string> = {},
+  timeoutMs = 10_000,
 ): Promise<{ status: number; statusMessage: string; reply: Buffer | undefined }> {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   try {
@@ -19,6 +20,7 @@ export async function grpcUnary(
         ':path': method,
         'content-type': 'application/grpc',
         te: 'trailers',
+        'grpc-timeout': `${timeoutMs}m`,
         ...metadata,
       });
       const frame = Buffer.alloc(5 + message.length);
@@ -31,7 +33,12 @@ export async function grpcUnary(
       req.on('trailers', (t) => (trailers = t));
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('error', reject);
+      const timer = setTimeout(() => {
+        req.close(http2.constants.NGHTTP2_CANCEL);
+        reject(new Error(`gRPC call ${method} got no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
       req.on('end', () => {
+        clearTimeout(timer);
         const body = Buffer.concat(chunks);
         // A trailers-only answer (an error) carries grpc-status in the headers.
         const status = Number(trailers['grpc-status'] ?? headers['grpc-status'] ?? -1);

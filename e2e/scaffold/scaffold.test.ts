@@ -4,11 +4,20 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName, waitFor } from '../support/env.js';
-import { deleteNamespace, describeNamespace, execInPod, kube, portForward, waitForReadyPod } from '../support/kube.js';
+import { deleteNamespace, describeNamespace, execInPod, kube, podLogs, portForward, waitForReadyPod } from '../support/kube.js';
 import { buildCli, devloop, explain, fixtureRepo, servicesWith } from '../up/harness.js';
 import { decodeFields, encodeStrings, grpcUnary } from './grpc-wire.js';
 
 const SERVING = 1;
+
+/** Fails with `what` when `promise` takes longer than `ms` (exec and port-forward streams can hang silently). */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 // Scaffold go-grpc and node-http into the fixture monorepo with the CLI, deploy them with `devloop up --once`,
 // then talk to them through port-forwards: gRPC health and the example API, HTTP /healthz and /v1/hello.
@@ -82,7 +91,7 @@ describe('scaffolded services build, deploy and answer on the real cluster', () 
     const pod = await ready('inventory');
     const forward = await portForward(namespace, pod.metadata!.name!, 9090);
     forwards.push(forward);
-    const text = await (await fetch(`http://127.0.0.1:${forward.localPort}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${forward.localPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
     expect(text).toMatch(/grpc_server_handled_total\{grpc_code="OK",grpc_method="\/greeter\.v1\.GreeterService\/SayHello"\} 1/);
     expect(text).toContain('go_goroutines');
   });
@@ -93,11 +102,11 @@ describe('scaffolded services build, deploy and answer on the real cluster', () 
     forwards.push(forward);
     const base = `http://127.0.0.1:${forward.localPort}`;
     const health = await waitFor('an HTTP /healthz answer', async () => {
-      const res = await fetch(`${base}/healthz`);
+      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(5000) });
       return res.ok ? res : undefined;
     }, { timeoutMs: 30_000 });
     expect(await health.json()).toEqual({ status: 'ok' });
-    const hello = await fetch(`${base}/v1/hello?name=e2e`, { headers: { 'x-devloop-route': 'bob' } });
+    const hello = await fetch(`${base}/v1/hello?name=e2e`, { headers: { 'x-devloop-route': 'bob' }, signal: AbortSignal.timeout(10_000) });
     expect(await hello.json()).toEqual({ message: 'Hello, e2e!', route: 'bob' });
     // The dev target runs node --watch-path=src, so that synced sources take effect without a rebuild.
     const cmd = await execInPod(namespace, pod.metadata!.name!, 'storefront', ['cat', '/proc/1/cmdline']);
@@ -107,18 +116,19 @@ describe('scaffolded services build, deploy and answer on the real cluster', () 
   it('node-http serves a source file replaced the way sync writes it (temp file + rename), without a new pod', async () => {
     const pod = await ready('storefront');
     const name = pod.metadata!.name!;
-    const edit = await execInPod(namespace, name, 'storefront', [
+    const edit = await within(30_000, 'exec sed + mv in the pod', execInPod(namespace, name, 'storefront', [
       'sh',
       '-c',
       "sed 's/Hello, /Howdy, /' /app/src/server.ts > /app/src/.server.ts.sync && mv /app/src/.server.ts.sync /app/src/server.ts",
-    ]);
+    ]));
     expect(edit.exitCode, edit.stderr).toBe(0);
     const forward = await portForward(namespace, name, 8080);
     forwards.push(forward);
     const answer = await waitFor('the edited greeting', async () => {
-      const body = (await (await fetch(`http://127.0.0.1:${forward.localPort}/v1/hello?name=e2e`)).json()) as { message: string };
+      const res = await fetch(`http://127.0.0.1:${forward.localPort}/v1/hello?name=e2e`, { signal: AbortSignal.timeout(5000) });
+      const body = (await res.json()) as { message: string };
       return body.message.startsWith('Howdy') ? body.message : undefined;
-    }, { timeoutMs: 30_000 });
+    }, { timeoutMs: 60_000, describe: () => podLogs(namespace, name, 'storefront') });
     expect(answer).toBe('Howdy, e2e!');
     const after = await kube().core.readNamespacedPod({ name, namespace });
     expect(after.status?.containerStatuses?.[0]?.restartCount).toBe(0);
