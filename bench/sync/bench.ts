@@ -107,6 +107,7 @@ try {
     rssMax = Math.max(rssMax, rss());
   }
   const cpuPct = ((ticks() - t0) / clk / ((Date.now() - w0) / 1000)) * 100;
+  const rssEnd = rss();
 
   // 1. Single file: write, then poll the pod until it serves the new content.
   const served = async (file: string, want: string, started: number): Promise<number> => {
@@ -122,26 +123,35 @@ try {
     }
   };
   const single: number[] = [];
+  const toDecision: number[] = [];
   for (let i = 0; i < samples; i++) {
     const want = `sample ${i} ${Date.now()}\n`;
     const file = path.join(dir, 'web/public/bench.txt');
+    const mark = events.length;
     await writeFile(file, want);
     const started = performance.now();
+    const wroteAt = Date.now();
     single.push(await served('bench.txt', want, started));
+    const decided = events.slice(mark).find((e) => e.type === 'watch.batch');
+    if (decided) toDecision.push(Number(decided.at) - wroteAt);
     await sleep(100);
   }
 
   // 2. Batches of 200 files written at once.
   const batch: number[] = [];
+  const batchShape: { batches: number; firstDecision: number; lastDecision: number }[] = [];
   mkdirSync(path.join(dir, 'web/public/batch'), { recursive: true });
   for (let b = 0; b < batches; b++) {
     const tag = `${b}-${Date.now()}`;
-    await Promise.all(Array.from({ length: BATCH }, (_, i) => writeFile(path.join(dir, `web/public/batch/f${i}.txt`), `${tag} ${i}\n`)));
+    const mark = events.length;
+    const writeStart = Date.now();
     const started = performance.now();
-    // The last file written is checked last; all of a batch travel in one frame sequence.
+    await Promise.all(Array.from({ length: BATCH }, (_, i) => writeFile(path.join(dir, `web/public/batch/f${i}.txt`), `${tag} ${i}\n`)));
     await served(`batch/f0.txt`, `${tag} 0\n`, started);
     batch.push(await served(`batch/f${BATCH - 1}.txt`, `${tag} ${BATCH - 1}\n`, started));
     await sleep(200);
+    const seen = events.slice(mark).filter((e) => e.type === 'watch.batch');
+    batchShape.push({ batches: seen.length, firstDecision: seen.length ? Number(seen[0]!.at) - writeStart : NaN, lastDecision: seen.length ? Number(seen[seen.length - 1]!.at) - writeStart : NaN });
   }
 
   const pct = (xs: number[], p: number) => {
@@ -152,9 +162,12 @@ try {
   const syncs = events.filter((e) => e.type === 'sync.finished' && e.initial === false).map((e) => Number(e.durationMs));
   console.log('');
   console.log(`single file, ${samples} samples: p50 ${ms(pct(single, 50))}  p95 ${ms(pct(single, 95))}  p99 ${ms(pct(single, 99))}  (targets p50 <= 100 ms, p95 <= 250 ms)`);
+  console.log(`  of which write → decision (watch event, ${'quiet'} period, git check-ignore, decide), median: ${ms(pct(toDecision, 50))}`);
   console.log(`${BATCH} files at once, ${batches} samples: p50 ${ms(pct(batch, 50))}  p95 ${ms(pct(batch, 95))}  p99 ${ms(pct(batch, 99))}`);
+  const med = (xs: number[]) => pct(xs.filter((x) => !Number.isNaN(x)), 50);
+  console.log(`  watch batches per sample, median ${med(batchShape.map((x) => x.batches))}; write start → first decision ${ms(med(batchShape.map((x) => x.firstDecision)))}, → last decision ${ms(med(batchShape.map((x) => x.lastDecision)))}`);
   console.log(`  of which devloop's sync step (read + send + receiver ack), median: ${ms(pct(syncs, 50))}`);
-  console.log(`idle ${idleSeconds} s watching ${extraFiles} extra files: CPU ${cpuPct.toFixed(2)} % of one core, RSS max ${rssMax.toFixed(0)} MB  (targets < 1 %, < 150 MB)`);
+  console.log(`idle ${idleSeconds} s watching ${extraFiles} extra files: CPU ${cpuPct.toFixed(2)} % of one core, RSS max ${rssMax.toFixed(0)} MB, at the end ${rssEnd.toFixed(0)} MB  (targets < 1 %, < 150 MB)`);
 } finally {
   child.kill('SIGINT');
   await new Promise((r) => child.once('exit', r));

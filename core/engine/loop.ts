@@ -11,6 +11,7 @@ import { decide, type InputOracle } from '../sync/decide.js';
 import { compileRules, type CompiledRule } from '../sync/rules.js';
 import { ServiceSync } from '../sync/session.js';
 import { watchRepo, DEFAULT_QUIET_MS, type RepoWatcher } from '../watch/watcher.js';
+import { collectScanGarbage } from '../watch/memory.js';
 import type { LogFollow } from '../forward/logs.js';
 import type { PortForward } from '../forward/portforward.js';
 import type { ServicePods } from '../forward/pods.js';
@@ -128,6 +129,8 @@ class DevLoop {
     await upOnce(this.bus, this.upOptions()).catch((err: unknown) => this.reportPassError(err));
     if (this.stopping) return;
     await this.configure();
+    // The first pass and the initial scan leave a lot of garbage that an idle session would otherwise keep.
+    collectScanGarbage();
     this.emit({ type: 'watch.started', root: this.project.root, quietMs });
     this.watcher.resume();
   }

@@ -93,6 +93,19 @@ describe('watchRepo', () => {
     expect(w.all()).toEqual(expect.arrayContaining(['src/b.js', 'src/new/c.js', 'a.txt', 'sentinel']));
   });
 
+  it('reports a tracked file even when an ignore pattern matches it (git never ignores tracked files)', async () => {
+    repo = TempRepo.create().write({ '.gitignore': '*.log\n', 'kept.log': 'tracked' });
+    repo.git('add', '-f', 'kept.log', '.gitignore');
+    repo.git('commit', '-qm', 'tracked log');
+    const w = await start();
+    writeFileSync(path.join(repo.dir, 'kept.log'), 'changed');
+    writeFileSync(path.join(repo.dir, 'new.log'), 'ignored');
+    writeFileSync(path.join(repo.dir, 'sentinel'), 'x');
+    await w.seen('sentinel');
+    if (!w.all().includes('kept.log')) await w.seen('kept.log');
+    expect(w.all()).not.toContain('new.log');
+  });
+
   it('never reports .git, node_modules or what git ignores, and does not follow symlinks out of the tree', async () => {
     repo = TempRepo.create().write({ 'a.txt': '1', '.gitignore': 'dist/\n*.log\n', 'dist/old.js': 'x' });
     repo.commit();

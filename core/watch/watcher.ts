@@ -3,6 +3,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { ExternalError } from '../errors.js';
 import { QuietBatcher } from './batcher.js';
 import { GitIgnore, NEVER_WATCHED } from './ignore.js';
+import { collectScanGarbage } from './memory.js';
 
 export const DEFAULT_QUIET_MS = 50;
 
@@ -39,7 +40,7 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
   const rel = (abs: string) => path.relative(root, abs).split(path.sep).join('/');
   const isSkipped = (abs: string): boolean => {
     const r = rel(abs);
-    if (r === '' ) return false;
+    if (r === '') return false;
     const parts = r.split('/');
     if (parts.some((p) => NEVER_WATCHED.has(p))) return true;
     let prefix = '';
@@ -103,6 +104,7 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
     watcher.once('ready', () => resolve());
     watcher.once('error', (err: unknown) => reject(new ExternalError(`watching ${root} failed: ${String(err)}`, { cause: err })));
   });
+  collectScanGarbage();
 
   return {
     pause: () => batcher.hold(),
