@@ -166,8 +166,11 @@ async function protocPlugins(): Promise<string> {
 describe('scaffold go-http', () => {
   it('passes go vet, go test and go build offline', async () => {
     const root = await monorepo();
+    // A Go workspace does not list the new module yet: vendoring ignores it, and the report says what to add.
+    await writeFile(path.join(root, 'go.work'), 'go 1.26.0\n\nuse ./services/api\n');
     const result = await scaffold({ cwd: root, template: 'go-http', name: 'web', path: 'apps/web' });
     expect(result).toMatchObject({ path: 'apps/web', module: 'github.com/acme/shop/apps/web' });
+    expect(result.notes).toEqual(['the repository has a go.work: add the new module with `go work use ./apps/web`']);
     await goChecks(path.join(root, 'apps/web'), 'web', 'github.com/acme/shop/apps/web');
     const project = await loadProject(root);
     expect(project.services.map((s) => s.name)).toEqual(['api', 'web']);

@@ -112,7 +112,7 @@ export async function planScaffold(req: ScaffoldRequest): Promise<ScaffoldPlan> 
   const clash = project.services.find((s) => s.name === req.name);
   if (clash) {
     problems.push(`a service named "${req.name}" already exists in ${displayPath(project.file!)} (path ${clash.path || '.'})`);
-    hints.add('choose another name; scaffold never replaces a service');
+    hints.add('choose another name');
   }
 
   let relPath = defaultServicePath(project, req.name);
