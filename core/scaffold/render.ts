@@ -14,6 +14,8 @@ export interface RenderedFile {
 const PLACEHOLDER = /\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}/g;
 /** Template files that would confuse tools while inside templates/ (a go.mod with a placeholder) end in .tmpl. */
 const TEMPLATE_SUFFIX = '.tmpl';
+/** npm leaves .gitignore files out of packages, so templates name them dot-gitignore. */
+const DOT_PREFIX = 'dot-';
 
 /**
  * Replaces every {{variable}} in `text`. A placeholder the template did not declare is a bug in the template
@@ -44,6 +46,7 @@ export async function renderTemplate(template: Template, vars: Record<string, st
     const [raw, info] = await Promise.all([readFile(source), stat(source)]);
     let out = renderText(rel, values, `${template.name}/${rel} (file name)`);
     if (out.endsWith(TEMPLATE_SUFFIX)) out = out.slice(0, -TEMPLATE_SUFFIX.length);
+    out = out.split('/').map((part) => (part.startsWith(DOT_PREFIX) ? `.${part.slice(DOT_PREFIX.length)}` : part)).join('/');
     // Binary files are copied as they are.
     const content = raw.includes(0) ? raw : Buffer.from(renderText(raw.toString('utf8'), values, `${template.name}/${rel}`));
     files.push({ path: out, content, mode: info.mode & 0o777 });

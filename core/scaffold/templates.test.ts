@@ -22,6 +22,8 @@ describe('bundled templates', () => {
     expect(paths).not.toContain('template.yaml');
     expect(paths).toContain('Dockerfile');
     expect(paths).toContain('deploy/kustomization.yaml');
+    expect(paths).toContain('.gitignore');
+    expect(paths.filter((p) => p.includes('dot-'))).toEqual([]);
     for (const f of files) {
       expect(f.path).not.toMatch(/\{\{|\.tmpl$/);
       expect(f.content.toString('utf8'), f.path).not.toMatch(/\{\{\s*[A-Za-z]/);
