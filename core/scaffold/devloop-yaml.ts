@@ -15,8 +15,9 @@ export interface ServiceEntry {
 /**
  * Returns `text` (a devloop.yaml) with `entry` appended to `services`. The file is located with the YAML
  * Document API but edited as text: the new item is inserted after the last one, in the indentation the file
- * already uses, so every other byte — comments, quoting, blank lines, flow lists — stays as it was. The result
- * is parsed again and must equal the old data plus the entry.
+ * already uses, so every other byte — comments, quoting, blank lines, flow lists — stays as it was. (Only when
+ * `services` itself is a non-empty flow list is the file re-written through the Document API, which keeps comments
+ * but may re-space it.) The result is parsed again and must equal the old data plus the entry.
  */
 export function addServiceEntry(text: string, entry: ServiceEntry, file: string): string {
   const doc = parseDocument(text);
