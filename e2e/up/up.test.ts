@@ -151,6 +151,26 @@ describe('devloop up --once / status / down on the real cluster', () => {
     }
   });
 
+  it('gives up after the timeout with the scheduler\'s message and the failing readiness probe, one line each', async () => {
+    const restoreOrders = await edit(repo.dir, 'services/orders/k8s/deployment.yaml', (t) =>
+      t.replace('          ports: [{containerPort: 8080}]\n', '          ports: [{containerPort: 8080}]\n          resources: {requests: {cpu: "64"}}\n'),
+    );
+    const restorePricing = await edit(repo.dir, 'services/pricing/k8s/deployment.yaml', (t) =>
+      t.replace('httpGet: {path: /healthz, port: 8080}', 'httpGet: {path: /healthz, port: 9999}'),
+    );
+    try {
+      const run = await devloop(repo.dir, developer, ['up', '--once', '--timeout', '15']);
+      expect(run.code, explain(run)).toBe(1);
+      expect(run.stdout).toMatch(/ orders Pending: pod cannot be scheduled: 0\/1 nodes are available: 1 Insufficient cpu\..* \(gave up after 15 s\)/);
+      expect(run.stdout).toMatch(/ pricing Unready: readiness probe failing: Readiness probe failed: Get "http:\/\/[\d.]+:9999\/healthz": .*connection refused \(gave up after 15 s\)/);
+      expect(await askPods(namespace, 'orders')).toEqual(['orders v1']);
+      expect(await askPods(namespace, 'pricing')).toEqual([`pricing 12.34 ${currency}`]);
+    } finally {
+      await restoreOrders();
+      await restorePricing();
+    }
+  });
+
   it('refuses to take over an object of the same name that is not devloop\'s, and changes nothing', async () => {
     const theirs = await kube().core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'shared-settings' }, data: { owner: 'someone else' } } });
     const restore = await edit(repo.dir, 'services/orders/k8s/service.yaml', (t) => `${t}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared-settings\ndata:\n  owner: orders\n`);
