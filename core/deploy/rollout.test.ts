@@ -33,7 +33,7 @@ describe('diagnosePod', () => {
   });
 
   it('passes on the scheduler message of a pending pod', () => {
-    const d = diagnosePod(pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient memory.' }] }));
+    const d = diagnosePod(pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.' }] }));
     expect(d).toMatchObject({ reason: 'Pending', definitive: false, message: 'pod cannot be scheduled: 0/1 nodes are available: 1 Insufficient memory.' });
   });
 

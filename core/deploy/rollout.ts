@@ -98,7 +98,9 @@ export function diagnosePod(pod: k8s.V1Pod): PodDiagnosis | undefined {
   if (pod.status?.phase === 'Pending') {
     const scheduled = pod.status.conditions?.find((c) => c.type === 'PodScheduled');
     if (scheduled?.status === 'False') {
-      return { reason: 'Pending', message: `pod cannot be scheduled: ${firstLine(scheduled.message ?? scheduled.reason ?? 'no reason given')}`, definitive: false, pod: name };
+      // The scheduler's first sentence says why; what follows is about preemption.
+      const why = firstLine(scheduled.message ?? scheduled.reason ?? 'no reason given').replace(/^(.*?\.)\s.*$/, '$1');
+      return { reason: 'Pending', message: `pod cannot be scheduled: ${why}`, definitive: false, pod: name };
     }
   }
   if (pod.status?.phase === 'Running') {
