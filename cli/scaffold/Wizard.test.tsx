@@ -63,6 +63,15 @@ describe('scaffold wizard', () => {
     await vi.waitFor(() => expect(answers()).toEqual({ template: 'node-http', name: 'web', path: 'apps/web' }));
   });
 
+  it('takes pasted text that ends with a line break as typed and confirmed', async () => {
+    const { app, type, answers } = setup({ path: 'apps/web' });
+    await type(DOWN, /❯ node-http/);
+    await type(ENTER, /Service name:/);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    app.stdin.write('web\n');
+    await vi.waitFor(() => expect(answers()).toEqual({ template: 'node-http', name: 'web', path: 'apps/web' }));
+  });
+
   it('esc cancels', async () => {
     const { app, answers } = setup();
     await new Promise((resolve) => setTimeout(resolve, 50));

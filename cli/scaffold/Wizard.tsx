@@ -1,5 +1,5 @@
 import { Box, Text, useApp, useInput } from 'ink';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 
 export interface WizardTemplate {
   name: string;
@@ -135,18 +135,29 @@ export function Select<T>(props: { label: string; items: SelectItem<T>[]; onSele
 
 /** A one-line text question; enter submits when `check` finds no problem, else the problem is shown. */
 export function Question(props: { label: string; initial: string; check: (v: string) => Promise<string | undefined>; onSubmit: (v: string) => void }) {
+  // Keys can arrive faster than React re-renders: the ref holds the text typed so far.
+  const typed = useRef(props.initial);
   const [value, setValue] = useState(props.initial);
   const [problem, setProblem] = useState<string | undefined>();
+  const update = (next: string) => {
+    typed.current = next;
+    setValue(next);
+    setProblem(undefined);
+  };
+  const submit = () => {
+    const v = typed.current.trim();
+    void props.check(v).then((p) => (p ? setProblem(p) : props.onSubmit(v)));
+  };
   useInput((input, key) => {
     if (key.return) {
-      const v = value.trim();
-      void props.check(v).then((p) => (p ? setProblem(p) : props.onSubmit(v)));
+      submit();
     } else if (key.backspace || key.delete) {
-      setValue((v) => v.slice(0, -1));
-      setProblem(undefined);
+      update(typed.current.slice(0, -1));
     } else if (input && !key.ctrl && !key.meta && !key.escape && !key.upArrow && !key.downArrow && !key.tab) {
-      setValue((v) => v + input);
-      setProblem(undefined);
+      // Pasted text may end with a line break: take it as enter.
+      const [text = '', ...rest] = input.split(/\r\n|\r|\n/);
+      update(typed.current + text);
+      if (rest.length > 0) submit();
     }
   });
   return (
