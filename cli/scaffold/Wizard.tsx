@@ -113,11 +113,17 @@ interface SelectItem<T> {
 }
 
 export function Select<T>(props: { label: string; items: SelectItem<T>[]; onSelect: (v: T) => void }) {
+  // As in Question, the ref follows keys that arrive before the next render.
+  const current = useRef(0);
   const [index, setIndex] = useState(0);
+  const move = (by: number) => {
+    current.current = (current.current + by + props.items.length) % props.items.length;
+    setIndex(current.current);
+  };
   useInput((_input, key) => {
-    if (key.upArrow) setIndex((i) => (i + props.items.length - 1) % props.items.length);
-    else if (key.downArrow) setIndex((i) => (i + 1) % props.items.length);
-    else if (key.return) props.onSelect(props.items[index]!.value);
+    if (key.upArrow) move(-1);
+    else if (key.downArrow) move(1);
+    else if (key.return) props.onSelect(props.items[current.current]!.value);
   });
   const width = Math.max(...props.items.map((i) => i.label.length));
   return (
