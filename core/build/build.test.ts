@@ -76,6 +76,27 @@ describe('buildImage with a Dockerfile outside the context', () => {
   });
 });
 
+describe('buildImage abort', () => {
+  it('stops a running build when its signal aborts', async () => {
+    try {
+      await docker.getImage('debian:bookworm-slim').inspect();
+    } catch {
+      throw new Error('this test needs the debian:bookworm-slim image (npm run infra:up creates it)');
+    }
+    await writeFile(path.join(dir, 'Dockerfile'), `FROM debian:bookworm-slim\nRUN echo started-${Date.now()} && sleep 60\n`);
+    const controller = new AbortController();
+    const err = await buildImage(
+      docker,
+      { service: 's', contextDir: dir, dockerfile: 'Dockerfile', image: `${tag}-aborted`, buildArgs: {}, labels: {}, signal: controller.signal },
+      (p) => {
+        if (p.kind === 'log' && p.line.startsWith('started-')) controller.abort();
+      },
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    await expect(docker.getImage(`${tag}-aborted`).inspect()).rejects.toThrow();
+  });
+});
+
 describe('parseDockerfileInstructions', () => {
   it('joins continuation lines and skips comments', () => {
     expect(parseDockerfileInstructions('# syntax\nFROM x AS b\n\nRUN a \\\n  # inner\n  && b\nCMD ["x"]')).toEqual([

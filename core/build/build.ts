@@ -17,6 +17,8 @@ export interface BuildRequest {
   labels: Record<string, string>;
   /** How to name the Dockerfile in messages (e.g. repo-relative); default: context folder name + dockerfile. */
   dockerfileLabel?: string;
+  /** Aborting closes the connection, which stops the classic builder. */
+  signal?: AbortSignal;
 }
 
 export type BuildProgress =
@@ -63,7 +65,8 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
     rm: true,
     forcerm: true,
     ...(req.target ? { target: req.target } : {}),
-  });
+    ...(req.signal ? { abortSignal: req.signal } : {}),
+  } as Dockerode.ImageBuildOptions);
 
   let step: { step: number; total: number; instruction: string } | undefined;
   let stepLines: string[] = [];

@@ -163,7 +163,12 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
       opts.parallel ?? os.availableParallelism(),
       async (name) => {
         const prep = prepared.get(name)!;
-        const ok = await buildAndDeliver(bus, await getDocker(), target, project.root, prep);
+        if (opts.signal?.aborted) {
+          fail(name);
+          bus.emit({ type: 'build.blocked', service: name, because: 'interrupted' });
+          throw new Error('interrupted');
+        }
+        const ok = await buildAndDeliver(bus, await getDocker(), target, project.root, prep, opts.signal);
         if (!ok) {
           fail(name);
           throw new Error('failed');
@@ -214,7 +219,14 @@ async function rolledOut(kube: Extract<Target, { kube: unknown }>['kube'], recor
 }
 
 /** Builds (unless the tag already exists) and delivers one service's image. Emits events; false on failure. */
-async function buildAndDeliver(bus: EngineBus, docker: Dockerode, target: Target, root: string, prep: Prepared): Promise<boolean> {
+async function buildAndDeliver(
+  bus: EngineBus,
+  docker: Dockerode,
+  target: Target,
+  root: string,
+  prep: Prepared,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
   const name = prep.service.name;
   const ref = prep.ref;
   let haveLocally = false;
@@ -256,6 +268,7 @@ async function buildAndDeliver(bus: EngineBus, docker: Dockerode, target: Target
           buildArgs: prep.service.buildArgs,
           ...(prep.service.target ? { target: prep.service.target } : {}),
           labels: { [MANAGED_BY]: MANAGED_BY_VALUE, [SERVICE_LABEL]: name, [VERSION_ANNOTATION]: prep.version },
+          ...(signal ? { signal } : {}),
         },
         (p) => {
           if (p.kind === 'step') bus.emit({ type: 'build.step', service: name, step: p.step, total: p.total, instruction: p.instruction });
