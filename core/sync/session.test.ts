@@ -1,0 +1,84 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dockerClient } from '../build/docker.js';
+import type { ServiceConfig } from '../config/types.js';
+import type { EngineEventInput } from '../engine/events.js';
+import { TempRepo } from '../workspace/temp-repo.js';
+import { dockerExec, runToEnd } from './channel.js';
+import { compileRules } from './rules.js';
+import { ServiceSync } from './session.js';
+
+// A real repository and a real container (debian:bookworm-slim has perl and tar).
+const docker = await dockerClient();
+const IMAGE = 'debian:bookworm-slim';
+const names: string[] = [];
+let repo: TempRepo;
+
+const service: ServiceConfig = {
+  name: 'web',
+  path: 'web',
+  dockerfile: 'Dockerfile',
+  dependsOn: [],
+  image: 'x/web',
+  buildArgs: {},
+  ports: [],
+  sync: [{ from: 'public/**', to: '/app/public', then: ['sh', '-c', 'ls /app/public | wc -l > /tmp/then.out'] }],
+};
+
+async function container(): Promise<{ name: string; exec: ReturnType<typeof dockerExec> }> {
+  const name = `devloop-session-test-${process.pid}-${names.length}`;
+  names.push(name);
+  const c = await docker.createContainer({ name, Image: IMAGE, Cmd: ['sleep', 'infinity'] });
+  await c.start();
+  return { name, exec: dockerExec(docker, name) };
+}
+const sh = async (exec: ReturnType<typeof dockerExec>, script: string) => (await runToEnd(exec, ['sh', '-c', script])).output;
+
+beforeAll(async () => {
+  try {
+    await docker.getImage(IMAGE).inspect();
+  } catch (err) {
+    throw new Error(`these tests need the Docker engine with ${IMAGE} (npm run infra:up creates it): ${(err as Error).message}`);
+  }
+  repo = TempRepo.create().write({ 'web/public/a.txt': 'a', 'web/public/sub/b.txt': 'b', 'web/public/ignored.tmp': 'x', 'web/server.js': 'not synced', '.gitignore': '*.tmp\n' });
+  repo.commit();
+});
+afterAll(async () => {
+  await Promise.all(names.map((n) => docker.getContainer(n).remove({ force: true }).catch(() => {})));
+  rmSync(repo.dir, { recursive: true, force: true });
+});
+
+describe('ServiceSync', () => {
+  it('connects, runs the initial sync of what the rules cover, syncs batches and runs `then` after each', async () => {
+    const events: EngineEventInput[] = [];
+    const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });
+    const { exec } = await container();
+    await sync.attach({ key: 'c1', exec });
+    expect(events.map((e) => e.type)).toEqual(['sync.connected', 'sync.finished', 'sync.command']);
+    expect(events[1]).toMatchObject({ written: 2, deleted: 0, initial: true });
+    expect(await sh(exec, 'cd /app/public && find . -type f | sort; cat /tmp/then.out')).toBe('./a.txt\n./sub/b.txt\n2\n');
+
+    writeFileSync(path.join(repo.dir, 'web/public/c.txt'), 'c');
+    rmSync(path.join(repo.dir, 'web/public/a.txt'));
+    await sync.sync(['web/public/c.txt', 'web/public/a.txt', 'web/server.js']);
+    expect(events.slice(3).map((e) => e.type)).toEqual(['sync.finished', 'sync.command']);
+    expect(events[3]).toMatchObject({ written: 1, deleted: 1, initial: false });
+    expect(events[4]).toMatchObject({ exitCode: 0 });
+    expect(await sh(exec, 'cd /app/public && find . -type f | sort; test -e /app/server.js || echo no-server')).toBe('./c.txt\n./sub/b.txt\nno-server\n');
+    await sync.close();
+  });
+
+  it('reports a container it cannot sync into, and keeps others going', async () => {
+    const events: EngineEventInput[] = [];
+    const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });
+    const gone = { where: 'container nowhere', start: () => Promise.reject(new Error('no such container')) };
+    await sync.attach({ key: 'gone', exec: gone });
+    expect(events[0]).toMatchObject({ type: 'sync.failed', where: 'container nowhere' });
+    expect(sync.connected()).toEqual([]);
+    const { exec } = await container();
+    await sync.attach({ key: 'ok', exec });
+    expect(sync.connected()).toEqual(['ok']);
+    await sync.close();
+  });
+});
