@@ -2,29 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TempRepo } from '../../core/workspace/temp-repo.js';
-import { main } from '../main.js';
+import { runCli } from '../run-in-process.js';
 
 const repos: TempRepo[] = [];
 afterEach(() => {
   while (repos.length) repos.pop()!.remove();
 });
 
-/** Runs the CLI in-process, collecting what it writes to stdout and stderr. */
-async function devloop(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-}
+const devloop = runCli;
 
 function shop(): TempRepo {
   const repo = TempRepo.create();
