@@ -25,7 +25,7 @@ cmd_up() {
   need_root
   local start=$SECONDS
   mkdir -p "$STATE" "$RUN_DIR" "$LOG_DIR" "$STATE/tmp" "$CACHE"
-  # One `up` at a time: a second caller waits for the first and then finds everything running.
+  # One `up` or `down` at a time: a second caller waits for the first (and then finds everything running).
   exec 9>"$STATE/up.lock"
   flock 9
   log "state in $STATE, cache in $CACHE"
@@ -49,6 +49,8 @@ cmd_down() {
   local purge=false
   [ "${1:-}" = --purge ] && purge=true
   mkdir -p "$RUN_DIR"
+  exec 9>"$STATE/up.lock"
+  flock 9
   down_cluster
   stop_daemon registry
   down_docker

@@ -51,7 +51,7 @@ up_node_link() {
   if ! ip link show "$NODE_LINK" >/dev/null 2>&1; then
     ip link add "$NODE_LINK" type bridge || die "cannot create the $NODE_LINK link"
   fi
-  ip addr show dev "$NODE_LINK" | grep -q "inet $NODE_IP/" || ip addr add "$NODE_IP/32" dev "$NODE_LINK"
+  ip addr show dev "$NODE_LINK" | grep "inet $NODE_IP/" >/dev/null || ip addr add "$NODE_IP/32" dev "$NODE_LINK"
   ip link set "$NODE_LINK" up
   # Volume mounts made by the kubelet must propagate into containers (as local-up-cluster.sh does).
   mount --make-rshared /
@@ -131,7 +131,7 @@ EOF
     start_daemon containerd containerd --config "$STATE/containerd/config.toml"
   fi
   wait_until containerd 30 ctr --address "$CONTAINERD_SOCK" version
-  if ! ctr_k8s images ls -q | grep -qxF "$PAUSE_IMAGE"; then
+  if ! ctr_k8s images ls -q | grep -xF "$PAUSE_IMAGE" >/dev/null; then
     log "importing $PAUSE_IMAGE into containerd"
     docker save "$PAUSE_IMAGE" | ctr_k8s images import - >/dev/null || die "ctr images import $PAUSE_IMAGE failed"
   fi

@@ -55,7 +55,7 @@ is_running() {
   local pid; pid=$(pid_of "$1") || return 1
   [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
   local program; program=$(cat "$RUN_DIR/$1.exe" 2>/dev/null) || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF "$program"
+  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -xF "$program" >/dev/null
 }
 
 # start_daemon <name> <command> [args...]: runs it in its own session, output appended to logs/<name>.log.

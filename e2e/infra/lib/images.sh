@@ -28,7 +28,7 @@ debian_mirror() {
   # The Debian mirror apt uses (first main-archive URI in the sources), so debootstrap needs no other host.
   local uri
   uri=$(grep -hE '^\s*(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1)
+    | grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1) || true
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
