@@ -11,7 +11,8 @@ import { UserError } from '../errors.js';
 export class PortForward {
   private server: net.Server | undefined;
   private pod: string | undefined;
-  private readonly sockets = new Set<net.Socket>();
+  /** Open connections and the pod each one reaches. */
+  private readonly sockets = new Map<net.Socket, string>();
 
   constructor(
     private readonly kube: Kube,
@@ -29,7 +30,7 @@ export class PortForward {
         socket.destroy();
         return;
       }
-      this.sockets.add(socket);
+      this.sockets.set(socket, pod);
       socket.on('close', () => this.sockets.delete(socket));
       socket.on('error', () => socket.destroy());
       const input = new PassThrough();
@@ -60,6 +61,9 @@ export class PortForward {
   /** Points new connections at `pod` (undefined: refuse connections until a pod is ready). */
   setPod(pod: string | undefined): void {
     this.pod = pod;
+    // Connections to a pod that is no longer current are closed, so clients (keep-alive pools) reconnect to the
+    // current one instead of talking into a stream that leads nowhere.
+    for (const [socket, to] of this.sockets) if (to !== pod) socket.destroy();
   }
 
   get currentPod(): string | undefined {
@@ -67,7 +71,7 @@ export class PortForward {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
+    for (const s of this.sockets.keys()) s.destroy();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));

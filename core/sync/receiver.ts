@@ -78,6 +78,15 @@ while (defined(my $line = <STDIN>)) {
     my $target = dest($ri, $rel);
     if (-d $target && !-l $target) { File::Path::remove_tree($target, { safe => 1, error => \my $errs }); report("$rel: could not remove everything under $target") if @$errs; }
     elsif (-e $target || -l $target) { unlink($target) or report("$rel: unlink $target failed: $!"); }
+  } elsif ($op eq 'S') {
+    # Lists every file and symlink under the root (symlinks not followed), hex-encoded, then Z.
+    my ($ri) = @f; root_of($ri); my @todo = ('');
+    while (@todo) { my $rel = shift @todo; my $dir = $rel eq '' ? $roots[$ri] : dest($ri, $rel); my $dh;
+      next unless opendir($dh, $dir);
+      for my $n (sort readdir($dh)) { next if $n eq '.' || $n eq '..' || $n =~ /^\.devloop-sync\./; my $r = $rel eq '' ? $n : "$rel/$n"; my $p = "$dir/$n";
+        if (-l $p || !-d $p) { print 'F ', unpack('H*', $r), "\n"; } else { push @todo, $r; } }
+      closedir($dh); }
+    print "Z\n";
   } elsif ($op eq 'B') {
     print "B $f[0]\n";
   } elsif ($op eq 'Q') {

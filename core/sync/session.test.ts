@@ -69,6 +69,24 @@ describe('ServiceSync', () => {
     await sync.close();
   });
 
+  it('deletes at the initial sync what was deleted locally, and nothing the image made itself', async () => {
+    const events: EngineEventInput[] = [];
+    const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });
+    const { exec } = await container();
+    await sh(
+      exec,
+      'mkdir -p /app/public/sub /app/public/node_modules/x /app/public/generated && cd /app/public && ' +
+        'echo s > stale.txt && echo s > sub/stale.txt && echo k > node_modules/x/index.js && echo k > generated/out.txt && echo k > other.tmp && echo k > /app/elsewhere.txt',
+    );
+    await sync.attach({ key: 'c', exec });
+    // The two stale files, and a.txt: tracked by git but deleted locally (absent here anyway).
+    expect(events.find((e) => e.type === 'sync.finished')).toMatchObject({ deleted: 3, initial: true });
+    expect(await sh(exec, 'cd /app && find . -type f | sort')).toBe(
+      './elsewhere.txt\n./public/c.txt\n./public/generated/out.txt\n./public/node_modules/x/index.js\n./public/other.tmp\n./public/sub/b.txt\n',
+    );
+    await sync.close();
+  });
+
   it('reports a container it cannot sync into, and keeps others going', async () => {
     const events: EngineEventInput[] = [];
     const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });

@@ -1,8 +1,11 @@
+import { lstat } from 'node:fs/promises';
+import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { EngineEventInput } from '../engine/events.js';
 import type { ContainerExec } from './channel.js';
 import { filesCoveredByRules, prepareOps, syncRoots } from './local.js';
-import type { CompiledRule } from './rules.js';
+import { GitIgnore, NEVER_WATCHED } from '../watch/ignore.js';
+import { destinationFor, type CompiledRule } from './rules.js';
 import { ArchiveTransport, ReceiverUnavailable, StreamTransport, TarTransport, type SyncTransport } from './transport.js';
 
 /** A container to keep in sync: how to exec into it, and on the Docker target the engine and container name. */
@@ -64,8 +67,34 @@ export class ServiceSync {
         if (!this.closed) this.opts.emit({ type: 'sync.disconnected', service: this.service, where: transport.where, reason });
       });
       const files = await filesCoveredByRules(this.opts.root, this.opts.rules, this.opts.isOwnInput);
-      await this.push(files, [transport], true);
+      const stale = await this.staleInContainer(transport, roots).catch(() => []);
+      await this.push([...files, ...stale], [transport], true);
     });
+  }
+
+  /**
+   * Files in the container that a rule covers but that were deleted locally (since the image was built, or
+   * while no container ran): the initial sync deletes them. Conservative on purpose, so nothing the image made
+   * itself goes: files no rule covers, files under node_modules, files whose directory does not exist locally
+   * (dependencies installed in the image), and files git ignores (build output) are left alone.
+   */
+  private async staleInContainer(transport: SyncTransport, roots: string[]): Promise<string[]> {
+    const candidates: string[] = [];
+    for (let i = 0; i < roots.length; i++) {
+      const listed = await transport.list(i);
+      if (!listed) continue;
+      for (const rule of this.opts.rules.filter((r) => r.to === roots[i])) {
+        for (const rel of listed) {
+          const repoPath = rule.base === '' ? rel : `${rule.base}/${rel}`;
+          if (repoPath.split('/').some((seg) => NEVER_WATCHED.has(seg))) continue;
+          if (destinationFor(this.opts.rules, repoPath)?.rule !== rule || !this.opts.isOwnInput(repoPath)) continue;
+          const abs = path.join(this.opts.root, repoPath);
+          if (!(await exists(abs)) && (await exists(path.dirname(abs)))) candidates.push(repoPath);
+        }
+      }
+    }
+    const ignored = await new GitIgnore(this.opts.root).ignored(candidates);
+    return candidates.filter((p) => !ignored.has(p));
   }
 
   /** The container is gone: drop its transport. */
@@ -142,5 +171,14 @@ async function connect(target: SyncTarget, roots: string[]): Promise<SyncTranspo
     } catch (tarErr) {
       throw new Error(`cannot sync into ${target.exec.where}: it has neither perl (for the sync stream) nor tar (${(tarErr as Error).message})`);
     }
+  }
+}
+
+async function exists(abs: string): Promise<boolean> {
+  try {
+    await lstat(abs);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -98,6 +98,14 @@ describe('the persistent sync stream', () => {
     expect(await sh(exec, 'cat /app/src/sub/link; readlink /app/src/sub/link')).toBe('via link../target.txt\n');
   });
 
+  it('lists a root: files and symlinks, not following links, names of any bytes', async () => {
+    const listed = await t.list(1);
+    expect(listed).toEqual(['other.txt']);
+    const all = await t.list(0);
+    expect(all).toEqual(expect.arrayContaining(['odd name\nwith newline', 'out', 'sub/link', 'deep/dir0/f0.txt']));
+    expect(all!.some((p) => p.startsWith('out/'))).toBe(false);
+  });
+
   it('carries a large file intact', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
     await t.apply([{ kind: 'write', root: 0, rel: 'big.bin', mode: 0o644, data: big }]);

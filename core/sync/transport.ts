@@ -24,6 +24,8 @@ export interface SyncTransport {
   readonly where: string;
   readonly roots: readonly string[];
   apply(ops: readonly SyncOp[]): Promise<ApplyResult>;
+  /** Every file and symlink under a root (relative paths), where the transport can tell; undefined otherwise. */
+  list(root: number): Promise<string[] | undefined>;
   /** Runs a command in the container (a rule's `then`). */
   run(command: string[]): Promise<{ code: number; output: string }>;
   /** Settles with a reason when the connection ends on its own (pod gone, container restarted). */
@@ -49,6 +51,7 @@ export class StreamTransport implements SyncTransport {
   private errors: string[] = [];
   private waiting = new Map<number, (errors: string[]) => void>();
   private endedReason: string | undefined;
+  private listing: { files: string[]; resolve: (files: string[]) => void } | undefined;
 
   private constructor(
     private readonly execer: ContainerExec,
@@ -62,6 +65,8 @@ export class StreamTransport implements SyncTransport {
       this.endedReason = `sync stream into ${execer.where} ended${exit.message ? `: ${exit.message}` : ` (exit ${exit.code})`}`;
       for (const resolve of this.waiting.values()) resolve([this.endedReason]);
       this.waiting.clear();
+      this.listing?.resolve([]);
+      this.listing = undefined;
       return this.endedReason;
     })();
   }
@@ -122,7 +127,28 @@ export class StreamTransport implements SyncTransport {
     return { errors };
   }
 
+  list(root: number): Promise<string[] | undefined> {
+    const run = this.queue.then(async () => {
+      if (this.endedReason) throw new ExternalError(this.endedReason);
+      const done = new Promise<string[]>((resolve) => (this.listing = { files: [], resolve }));
+      await write(this.proc, Buffer.from(`S ${root}\n`));
+      return done;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   private onLine(line: string): void {
+    if (this.listing && line.startsWith('F ')) {
+      this.listing.files.push(Buffer.from(line.slice(2), 'hex').toString('utf8'));
+      return;
+    }
+    if (this.listing && line === 'Z') {
+      const { files, resolve } = this.listing;
+      this.listing = undefined;
+      resolve(files);
+      return;
+    }
     if (line.startsWith('E ')) {
       this.errors.push(line.slice(2));
     } else if (line.startsWith('B ')) {
@@ -264,6 +290,10 @@ export class TarTransport implements SyncTransport {
     return { errors };
   }
 
+  async list(): Promise<string[] | undefined> {
+    return undefined;
+  }
+
   async run(command: string[]): Promise<{ code: number; output: string }> {
     const r = await runToEnd(this.execer, command);
     return { code: r.code, output: r.output || r.message };
@@ -311,6 +341,10 @@ export class ArchiveTransport implements SyncTransport {
       }
     }
     return { errors };
+  }
+
+  async list(): Promise<string[] | undefined> {
+    return undefined;
   }
 
   async run(command: string[]): Promise<{ code: number; output: string }> {

@@ -155,10 +155,15 @@ describe('devloop up: the inner loop on the real cluster', () => {
   it('follows a killed pod: sync resumes on the new pod and the port-forward answers again', async () => {
     expect(await get('/')).toBe('hello v2\n');
     const old = await readyPod();
+    // index.txt is in the image the pods run; deleted locally now, the replacement pod starts with it again.
+    await unlink(local('index.txt'));
+    await eventually('the deletion in the pod', 'test -e /app/public/index.txt && echo present || echo gone', 'gone\n');
     const from = loop!.mark();
     await kube().core.deleteNamespacedPod({ name: old, namespace, gracePeriodSeconds: 0 });
     await loop!.waitFor('a connection to the new pod', (e) => e.type === 'sync.connected' && !String(e.where).includes(old), from);
     await loop!.waitFor('the initial sync of the new pod', (e) => e.type === 'sync.finished' && e.initial === true && !String(e.where).includes(old), from);
+    // The initial sync brought the new pod in line: the image's index.txt is gone there too.
+    expect(await inPod('test -e /app/public/index.txt && echo present || echo gone')).toBe('gone\n');
     await writeFile(local('after-kill.txt'), 'resumed\n');
     await eventually('the file in the new pod', 'cat /app/public/after-kill.txt', 'resumed\n');
     await loop!.waitFor('the forward following the new pod', (e) => e.type === 'forward.ready' && !String(e.where).includes(old), from);
