@@ -95,6 +95,7 @@ class DevLoop {
   private readonly abort = new AbortController();
   private stopping = false;
   private docker: Dockerode | undefined;
+  private batches: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly bus: EngineBus,
@@ -122,7 +123,10 @@ class DevLoop {
     this.watcher = await watchRepo({
       root: this.project.root,
       quietMs,
-      onBatch: (b) => void this.onBatch(b.paths),
+      // One batch at a time: a devloop.yaml reload must not interleave with the next batch's decisions.
+      onBatch: (b) => {
+        this.batches = this.batches.then(() => this.onBatch(b.paths)).catch((err: unknown) => this.reportPassError(err));
+      },
       onError: (err) => this.emit({ type: 'watch.failed', message: err.message }),
     });
     this.watcher.pause();
