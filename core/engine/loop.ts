@@ -87,6 +87,7 @@ class DevLoop {
   private attempted = new Map<string, Set<string>>();
   private forwards = new Map<string, PortForward[]>();
   private logs = new Map<string, LogFollow>();
+  private readonly logsSeen = new Set<string>();
   private watcher: RepoWatcher | undefined;
   private followersStop: (() => void) | undefined;
   private readonly startedAt = Date.now();
@@ -204,7 +205,11 @@ class DevLoop {
       paths = paths.filter((p) => p !== configFile);
       if (paths.length === 0) return;
     }
-    const decisions = decide(paths, this.project, this.oracle.order, this.oracle, this.rules);
+    const decisions = decide(paths, this.project, this.oracle.order, this.oracle, this.rules).map((d) => {
+      // Files that cannot reach the containers (no perl and no tar there) are delivered by a rebuild.
+      const why = d.action === 'sync' ? this.syncs.get(d.service)?.cannotSync() : undefined;
+      return why ? { ...d, action: 'rebuild' as const, reason: `sync is not possible (${why})` } : d;
+    });
     this.emit({
       type: 'watch.batch',
       files: paths.length,
@@ -426,15 +431,22 @@ class DevLoop {
         entry.closed = true;
         entry.inner?.close();
       },
+      done: Promise.resolve(),
     };
     this.logs.set(key, entry);
-    const fromStart = startedAt !== undefined && new Date(startedAt).getTime() >= this.startedAt - 1000;
+    // A new instance is shown from its first line; a stream opened again for the same instance only from now.
+    const fromStart = !this.logsSeen.has(key) && startedAt !== undefined && new Date(startedAt).getTime() >= this.startedAt - 1000;
+    this.logsSeen.add(key);
     open(fromStart, (line) => {
       if (!this.stopping) this.emit({ type: 'log.line', service, where, line });
     }).then(
       (inner) => {
         entry.inner = inner;
         if (entry.closed) inner.close();
+        // A finished stream (the instance stopped) is forgotten; a new instance has a new key anyway.
+        void inner.done.then(() => {
+          if (this.logs.get(key) === entry) this.logs.delete(key);
+        });
       },
       () => this.logs.delete(key),
     );

@@ -4,6 +4,8 @@ import type { Kube } from '../deploy/kube.js';
 
 export interface LogFollow {
   close(): void;
+  /** Settles when the stream has ended (the container stopped, the pod went away, or close()). */
+  done: Promise<void>;
 }
 
 /** A writable that calls `onLine` per complete line (a trailing partial line is flushed at the end). */
@@ -50,7 +52,8 @@ export async function followKubeLog(
     follow: true,
     ...(fromStart ? {} : { sinceSeconds: 1 }),
   });
-  return { close: () => controller.abort() };
+  const done = new Promise<void>((resolve) => sink.on('finish', () => resolve()));
+  return { close: () => controller.abort(), done };
 }
 
 /** Follows a local Docker container's output (stdout and stderr) from `sinceSeconds` (Unix time). */
@@ -60,7 +63,10 @@ export async function followDockerLog(docker: Dockerode, container: string, sinc
   };
   const out = new PassThrough();
   docker.modem.demuxStream(stream, out, out);
-  out.pipe(lineSink(onLine));
+  const sink = lineSink(onLine);
+  out.pipe(sink);
   stream.on('end', () => out.end());
-  return { close: () => stream.destroy() };
+  stream.on('close', () => out.end());
+  const done = new Promise<void>((resolve) => sink.on('finish', () => resolve()));
+  return { close: () => stream.destroy(), done };
 }

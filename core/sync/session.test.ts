@@ -94,9 +94,12 @@ describe('ServiceSync', () => {
     await sync.attach({ key: 'gone', exec: gone });
     expect(events[0]).toMatchObject({ type: 'sync.failed', where: 'container nowhere' });
     expect(sync.connected()).toEqual([]);
+    // Changes for this service now rebuild instead of waiting for a container that can take them.
+    expect(sync.cannotSync()).toMatch(/no such container/);
     const { exec } = await container();
     await sync.attach({ key: 'ok', exec });
     expect(sync.connected()).toEqual(['ok']);
+    expect(sync.cannotSync()).toBeUndefined();
     await sync.close();
   });
 });

@@ -35,11 +35,20 @@ export class ServiceSync {
   private readonly transports = new Map<string, SyncTransport>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private unsyncable: string | undefined;
 
   constructor(private readonly opts: ServiceSyncOptions) {}
 
   get service(): string {
     return this.opts.service;
+  }
+
+  /**
+   * Why files cannot reach this service's containers (the last one could not be connected, and none is), or
+   * undefined. Changes that would be synced rebuild instead.
+   */
+  cannotSync(): string | undefined {
+    return this.transports.size === 0 ? this.unsyncable : undefined;
   }
 
   /** Connected containers' keys. */
@@ -56,9 +65,11 @@ export class ServiceSync {
       try {
         transport = await connect(target, roots);
       } catch (err) {
-        this.opts.emit({ type: 'sync.failed', service: this.service, where: target.exec.where, message: (err as Error).message });
+        this.unsyncable = (err as Error).message;
+        this.opts.emit({ type: 'sync.failed', service: this.service, where: target.exec.where, message: this.unsyncable });
         return;
       }
+      this.unsyncable = undefined;
       this.transports.set(target.key, transport);
       this.opts.emit({ type: 'sync.connected', service: this.service, where: transport.where, mode: transport.mode });
       void transport.ended.then((reason) => {
