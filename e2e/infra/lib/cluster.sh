@@ -370,9 +370,10 @@ remove_pod_network() {
   local table chain
   for table in nat filter; do
     # Jumps into the per-pod CNI-* chains first, then the chains themselves.
-    iptables -t "$table" -S 2>/dev/null | grep -E '^-A .* -j CNI-' | sed 's/^-A /-D /' | while read -r rule; do
-      eval "iptables -t $table $rule" 2>/dev/null || true
-    done
+    local rules; rules=$(iptables -t "$table" -S 2>/dev/null | sed -n 's/^-A \(.* -j CNI-.*\)$/-D \1/p') || true
+    while read -r rule; do
+      [ -n "$rule" ] && { eval "iptables -t $table $rule" 2>/dev/null || true; }
+    done <<<"$rules"
     for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N CNI-/ {print $2}'); do
       iptables -t "$table" -F "$chain" 2>/dev/null; iptables -t "$table" -X "$chain" 2>/dev/null || true
     done

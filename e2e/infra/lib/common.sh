@@ -65,9 +65,14 @@ start_daemon() {
   printf '\n===== %s starting %s =====\n' "$(date -u +%FT%TZ)" "$*" >>"$LOG_DIR/$name.log"
   # fd 9 is up's lock: daemons must not inherit it, or they would hold it for their whole life.
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$RUN_DIR/$name.pid"
+  local pid=$!
+  echo "$pid" >"$RUN_DIR/$name.pid"
   echo "$1" >"$RUN_DIR/$name.exe"
-  log "started $name (pid $!, log $LOG_DIR/$name.log)"
+  # Until the forked shell has exec'd, the pid's command line is still this script's; health checks must not
+  # mistake that window for an exited daemon.
+  local i
+  for ((i = 0; i < 50; i++)); do is_running "$name" && break; [ -d "/proc/$pid" ] || break; sleep 0.1; done
+  log "started $name (pid $pid, log $LOG_DIR/$name.log)"
 }
 
 # stop_daemon <name>: SIGTERM, then SIGKILL after a grace period. Quiet when it is not running.
