@@ -51,11 +51,13 @@ cmd_down() {
   mkdir -p "$RUN_DIR"
   exec 9>"$STATE/up.lock"
   flock 9
+  local owner=false
+  [ -f "$CLUSTER_MARKER" ] && owner=true
   down_cluster
   stop_daemon registry
   down_docker
   if $purge; then
-    unlink_kubectl
+    $owner && unlink_kubectl
     unmount_under "$STATE/"
     log "deleting $STATE"
     rm -rf "${STATE:?}"

@@ -334,7 +334,12 @@ up_istio_crds() {
     || die "the Istio CRDs were not established"
 }
 
+# Marks that this state dir's cluster owns the machine-wide pieces (pod network, iptables chains, node link), so
+# that `down` with another DEVLOOP_INFRA_DIR never tears down a cluster it did not start.
+CLUSTER_MARKER=$RUN_DIR/cluster.owner
+
 up_cluster() {
+  touch "$CLUSTER_MARKER"
   phase node-link up_node_link
   phase containerd up_containerd
   phase pod-forwarding up_pod_forwarding
@@ -386,20 +391,26 @@ unmount_under() {
 }
 
 down_cluster() {
+  local owner=false
+  [ -f "$CLUSTER_MARKER" ] && owner=true
   stop_daemon kube-proxy
-  [ -x "$K8S_BIN/kube-proxy" ] && [ -f "$STATE/kube-proxy/config.yaml" ] \
-    && "$K8S_BIN/kube-proxy" --config="$STATE/kube-proxy/config.yaml" --cleanup >/dev/null 2>&1 || true
+  if $owner && [ -x "$K8S_BIN/kube-proxy" ] && [ -f "$STATE/kube-proxy/config.yaml" ]; then
+    "$K8S_BIN/kube-proxy" --config="$STATE/kube-proxy/config.yaml" --cleanup >/dev/null 2>&1 || true
+  fi
   stop_daemon kubelet
-  remove_pods
+  is_running containerd && remove_pods
   stop_daemon kube-scheduler
   stop_daemon kube-controller-manager
   stop_daemon kube-apiserver
   stop_daemon etcd
   stop_daemon containerd
-  remove_pod_network
-  down_pod_forwarding
-  unmount_under "$STATE/kubelet/root/"
-  unmount_under /run/containerd/
-  ip link show "$NODE_LINK" >/dev/null 2>&1 && ip link delete "$NODE_LINK"
+  if $owner; then
+    remove_pod_network
+    down_pod_forwarding
+    unmount_under "$STATE/kubelet/root/"
+    unmount_under /run/containerd/
+    ip link show "$NODE_LINK" >/dev/null 2>&1 && ip link delete "$NODE_LINK"
+    rm -f "$CLUSTER_MARKER"
+  fi
   return 0
 }

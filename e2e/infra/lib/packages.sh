@@ -43,7 +43,7 @@ ensure_go() {
     minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
     [ "$minor" -ge "$GO_MIN_MINOR" ] 2>/dev/null && return 0
   fi
-  local version=${GO_FALLBACK_VERSION:-go1.26.0}
+  local version=${GO_FALLBACK_VERSION:-go1.26.8}
   local root=$CACHE/go-$version
   if [ ! -x "$root/bin/go" ]; then
     local proxy=${GOPROXY:-https://proxy.golang.org}; proxy=${proxy%%,*}
