@@ -4,9 +4,18 @@
 
 APISERVER_KUBELET_CLIENT_CN=kube-apiserver-kubelet-client
 
-# issue_cert <name> <subject> <extendedKeyUsage> [subjectAltName]
+# new_ca <name> <CN>
+new_ca() {
+  [ -f "$PKI/$1.crt" ] && return 0
+  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/$1.key" 2>/dev/null
+  openssl req -x509 -new -key "$PKI/$1.key" -subj "/CN=$2" -days 3650 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$PKI/$1.crt" 2>/dev/null || die "openssl could not create the CA $1"
+}
+
+# issue_cert <name> <subject> <extendedKeyUsage> [subjectAltName]; signed by the CA named in $ISSUER (default ca).
 issue_cert() {
-  local name=$1 subject=$2 usage=$3 san=${4:-}
+  local name=$1 subject=$2 usage=$3 san=${4:-} ca=${ISSUER:-ca}
   [ -f "$PKI/$name.crt" ] && return 0
   openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/$name.key" 2>/dev/null
   local ext; ext=$(mktemp)
@@ -17,7 +26,7 @@ issue_cert() {
     [ -n "$san" ] && echo "subjectAltName=$san"
   } >"$ext"
   openssl req -new -key "$PKI/$name.key" -subj "$subject" 2>/dev/null \
-    | openssl x509 -req -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -days 3650 -sha256 \
+    | openssl x509 -req -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial -days 3650 -sha256 \
       -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null || die "openssl could not issue $name"
   rm -f "$ext"
 }
@@ -50,12 +59,10 @@ EOF
 up_certs() {
   mkdir -p "$PKI" "$KUBECONFIGS"
   chmod 700 "$PKI"
-  if [ ! -f "$PKI/ca.crt" ]; then
-    openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/ca.key" 2>/dev/null
-    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=devloop-infra-ca" -days 3650 -sha256 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-      -out "$PKI/ca.crt" 2>/dev/null || die "openssl could not create the CA"
-  fi
+  new_ca ca devloop-infra-ca
+  # The aggregation layer's front proxy gets its own CA, as kubeadm sets it up.
+  new_ca front-proxy-ca devloop-infra-front-proxy-ca
+  ISSUER=front-proxy-ca issue_cert front-proxy-client "/CN=front-proxy-client" clientAuth
   issue_cert apiserver "/CN=kube-apiserver" serverAuth \
     "IP:$NODE_IP,IP:127.0.0.1,IP:$KUBERNETES_SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN"
   issue_cert apiserver-kubelet-client "/CN=$APISERVER_KUBELET_CLIENT_CN" clientAuth

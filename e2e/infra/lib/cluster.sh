@@ -125,11 +125,10 @@ EOF
 }
 EOF
   restart_if_changed containerd
-  if ! is_running containerd; then
-    [ -S "$CONTAINERD_SOCK" ] && ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1 \
-      && die "another containerd answers on $CONTAINERD_SOCK; stop it first"
-    start_daemon containerd containerd --config "$STATE/containerd/config.toml"
+  if ! is_running containerd && [ -S "$CONTAINERD_SOCK" ] && ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; then
+    die "another containerd answers on $CONTAINERD_SOCK; stop it first"
   fi
+  ensure_daemon containerd containerd --config "$STATE/containerd/config.toml"
   wait_until containerd 30 ctr --address "$CONTAINERD_SOCK" version
   if ! ctr_k8s images ls -q | grep -xF "$PAUSE_IMAGE" >/dev/null; then
     log "importing $PAUSE_IMAGE into containerd"
@@ -155,7 +154,7 @@ down_pod_forwarding() {
 
 up_etcd() {
   mkdir -p "$STATE/etcd"
-  is_running etcd || start_daemon etcd "$ETCD_BIN/etcd" --name devloop --data-dir "$STATE/etcd/data" \
+  ensure_daemon etcd "$ETCD_BIN/etcd" --name devloop --data-dir "$STATE/etcd/data" \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster devloop=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
@@ -164,7 +163,7 @@ up_etcd() {
 
 up_apiserver() {
   mkdir -p "$STATE/kube-apiserver"
-  is_running kube-apiserver || start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
+  ensure_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
     --etcd-servers=http://127.0.0.1:2379 \
     --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port=6443 \
     --cert-dir="$STATE/kube-apiserver" \
@@ -174,6 +173,13 @@ up_apiserver() {
     --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$PKI/ca.crt" \
     --kubelet-preferred-address-types=InternalIP \
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User \
+    --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" \
+    --proxy-client-key-file="$PKI/front-proxy-client.key" \
     --service-account-key-file="$PKI/service-account.pub" \
     --service-account-signing-key-file="$PKI/service-account.key" \
     --service-account-issuer="https://kubernetes.default.svc.$CLUSTER_DOMAIN" \
@@ -206,7 +212,7 @@ EOF
 up_controller_manager() {
   local kc=$KUBECONFIGS/controller-manager.kubeconfig
   mkdir -p "$STATE/kube-controller-manager"
-  is_running kube-controller-manager || start_daemon kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+  ensure_daemon kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --bind-address=127.0.0.1 --secure-port=10257 --cert-dir="$STATE/kube-controller-manager" \
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
@@ -219,7 +225,7 @@ up_controller_manager() {
 up_scheduler() {
   local kc=$KUBECONFIGS/scheduler.kubeconfig
   mkdir -p "$STATE/kube-scheduler"
-  is_running kube-scheduler || start_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
+  ensure_daemon kube-scheduler "$K8S_BIN/kube-scheduler" \
     --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
     --bind-address=127.0.0.1 --secure-port=10259 --cert-dir="$STATE/kube-scheduler" \
     --leader-elect=false --profiling=false
@@ -275,7 +281,7 @@ rotateCertificates: false
 serverTLSBootstrap: false
 EOF
   restart_if_changed kubelet
-  is_running kubelet || start_daemon kubelet "$K8S_BIN/kubelet" --config="$dir/config.yaml" \
+  ensure_daemon kubelet "$K8S_BIN/kubelet" --config="$dir/config.yaml" \
     --kubeconfig="$KUBECONFIGS/kubelet.kubeconfig" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
     --root-dir="$dir/root"
   wait_until kubelet 60 http_ok http://127.0.0.1:10248/healthz
@@ -307,7 +313,7 @@ conntrack:
   tcpCloseWaitTimeout: 0s
 EOF
   restart_if_changed kube-proxy
-  is_running kube-proxy || start_daemon kube-proxy "$K8S_BIN/kube-proxy" --config="$dir/config.yaml"
+  ensure_daemon kube-proxy "$K8S_BIN/kube-proxy" --config="$dir/config.yaml"
   wait_until kube-proxy 60 http_ok http://127.0.0.1:10256/healthz
 }
 

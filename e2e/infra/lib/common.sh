@@ -75,6 +75,20 @@ start_daemon() {
   log "started $name (pid $pid, log $LOG_DIR/$name.log)"
 }
 
+# ensure_daemon <name> <command> [args...]: starts the daemon unless it already runs with exactly these arguments;
+# one running with other arguments (flags changed since it was started) is restarted.
+ensure_daemon() {
+  local name=$1; shift
+  local args; args=$(printf '%q ' "$@")
+  if is_running "$name"; then
+    [ "$(cat "$RUN_DIR/$name.args" 2>/dev/null)" = "$args" ] && return 0
+    log "arguments of $name changed; restarting it"
+    stop_daemon "$name"
+  fi
+  start_daemon "$name" "$@"
+  printf '%s' "$args" >"$RUN_DIR/$name.args"
+}
+
 # stop_daemon <name>: SIGTERM, then SIGKILL after a grace period. Quiet when it is not running.
 stop_daemon() {
   local name=$1 grace=${2:-20}
@@ -86,7 +100,7 @@ stop_daemon() {
     for ((i = 0; i < grace * 10; i++)); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
     if [ -d "/proc/$pid" ]; then log "$name did not exit in ${grace}s; killing"; kill -KILL "$pid" 2>/dev/null || true; fi
   fi
-  rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.exe"
+  rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.exe" "$RUN_DIR/$name.args"
 }
 
 # wait_until <name> <seconds> <command...>: polls the command; on timeout prints the daemon's log and fails.

@@ -54,7 +54,7 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 EOF
-  start_daemon registry docker-registry serve "$STATE/registry/config.yml"
+  ensure_daemon registry docker-registry serve "$STATE/registry/config.yml"
   wait_until registry 30 registry_healthy
 }
 
