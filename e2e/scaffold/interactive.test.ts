@@ -11,7 +11,7 @@ const ANSI = /\u001b\[[0-9;?]*[A-Za-z]|\u001b[()][A-Za-z0-9]|\r/g;
 /** Runs the built CLI in a real pseudo-terminal (util-linux `script`), so it sees a TTY as a developer's shell does. */
 function inTerminal(cwd: string, args: string[]) {
   const command = [process.execPath, path.join(repoRoot, 'bin/devloop.js'), ...args].map((a) => `'${a}'`).join(' ');
-  const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd, env: { ...process.env, NO_COLOR: '1', COLUMNS: '120', LINES: '40' } });
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd, env: { ...process.env, CI: 'false', NO_COLOR: '1', COLUMNS: '120', LINES: '40' } });
   let screen = '';
   let seen = 0; // `after` looks only at output after what it matched last
   child.stdout.on('data', (d: Buffer) => (screen += d.toString('utf8').replace(ANSI, '')));

@@ -11,7 +11,9 @@ export class TmuxTerminal {
     } catch {
       throw new Error('tmux is needed to run the dashboard in a real terminal and was not found: apt-get install -y tmux');
     }
-    const envArgs = Object.entries(opts.env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    // A real terminal is not CI, even when the suite runs in CI: ink (and devloop) draw differently under CI=true.
+    const env = { CI: 'false', ...opts.env };
+    const envArgs = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     execFileSync('tmux', ['new-session', '-d', '-s', opts.session, '-x', String(opts.columns), '-y', String(opts.rows), '-c', opts.cwd, ...envArgs], { stdio: 'pipe' });
     // The pane keeps its contents after the command ends, so the exit line can be read.
     execFileSync('tmux', ['set-option', '-t', opts.session, 'remain-on-exit', 'on'], { stdio: 'pipe' });
