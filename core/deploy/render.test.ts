@@ -52,6 +52,23 @@ describe('renderManifests', () => {
     expect((err as UserError).message).toMatch(/^the kustomization kz does not render \(kubectl exited 1\): accumulating resources: .*missing\.yaml/);
   });
 
+  it('renders a Helm chart with helm template, with the release name and namespace', async () => {
+    await mkdir(path.join(root, 'chart', 'templates'), { recursive: true });
+    await writeFile(path.join(root, 'chart', 'Chart.yaml'), 'apiVersion: v2\nname: c\nversion: 0.1.0\n');
+    await writeFile(path.join(root, 'chart', 'values.yaml'), 'greeting: hello\n');
+    await writeFile(
+      path.join(root, 'chart', 'templates', 'cm.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n  namespace: {{ .Release.Namespace }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n',
+    );
+    const r = await renderManifests(root, 'chart', { release: 'orders', namespace: 'shop-dev' }).catch((err: unknown) => {
+      throw new Error(`helm template failed (helm comes with \`npm run infra:up\`): ${String(err)}`);
+    });
+    expect(r.source).toBe('helm');
+    expect(r.objects).toHaveLength(1);
+    expect(r.objects[0]!.metadata).toMatchObject({ name: 'orders-config', namespace: 'shop-dev' });
+    expect((r.objects[0] as unknown as { data: Record<string, string> }).data.greeting).toBe('hello');
+  });
+
   it('says clearly when the tool a chart needs is missing', async () => {
     await mkdir(path.join(root, 'chart'));
     await writeFile(path.join(root, 'chart', 'Chart.yaml'), 'apiVersion: v2\nname: c\nversion: 0.1.0\n');

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes binaries (and etcd, CoreDNS) from their Go modules through the Go module proxy,
+# Builds the Kubernetes binaries (and etcd, CoreDNS, helm) from their Go modules through the Go module proxy,
 # cached by version under $CACHE so a second run builds nothing.
 # Usage: build-kubernetes.sh <cache-dir>
 set -euo pipefail
-K8S_VERSION=${K8S_VERSION:-v1.35.4}
-ETCD_VERSION=${ETCD_VERSION:-v3.6.16}
-COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
+# shellcheck source=versions.sh
+source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
 CACHE=${1:?cache dir}
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 OUT="$CACHE/bin/kubernetes-$K8S_VERSION"
@@ -67,5 +66,18 @@ if [ ! -x "$COREDNS_OUT/coredns" ]; then
   echo "$(date -u +%T) building coredns $COREDNS_VERSION" >&2
   go build -trimpath -ldflags "-s -w" -o "$COREDNS_OUT/coredns.tmp" github.com/coredns/coredns
   mv "$COREDNS_OUT/coredns.tmp" "$COREDNS_OUT/coredns"
+fi
+# helm, for rendering Helm charts (`helm template`) in tests and for users.
+HELM_OUT="$CACHE/bin/helm-$HELM_VERSION"
+if [ ! -x "$HELM_OUT/helm" ]; then
+  mod="$CACHE/src/helm-$HELM_VERSION"; mkdir -p "$mod" "$HELM_OUT"; cd "$mod"
+  if [ ! -f go.mod ]; then
+    printf 'module devloop.local/helmbuild\n\ngo 1.25.0\n' > go.mod
+    go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  fi
+  echo "$(date -u +%T) building helm $HELM_VERSION" >&2
+  go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    -o "$HELM_OUT/helm.tmp" helm.sh/helm/v3/cmd/helm
+  mv "$HELM_OUT/helm.tmp" "$HELM_OUT/helm"
 fi
 echo "$OUT"

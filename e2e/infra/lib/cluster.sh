@@ -13,7 +13,7 @@ curl_admin() { curl -fsS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.
 need_binaries() {
   local missing=() b
   for b in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl} \
-    "$ETCD_BIN/etcd" "$COREDNS_BIN/coredns"; do
+    "$ETCD_BIN/etcd" "$COREDNS_BIN/coredns" "$HELM"; do
     [ -x "$b" ] || missing+=("$b")
   done
   ((${#missing[@]} == 0)) && return 0
@@ -22,29 +22,33 @@ need_binaries() {
     while pgrep -f "build-kubernetes.sh $CACHE" >/dev/null; do sleep 10; done
   fi
   local start=$SECONDS
-  log "building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION into $CACHE/bin (log $LOG_DIR/build-kubernetes.log)"
+  log "building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, helm $HELM_VERSION into $CACHE/bin (log $LOG_DIR/build-kubernetes.log)"
   mkdir -p "$LOG_DIR"
-  K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION COREDNS_VERSION=$COREDNS_VERSION \
+  K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION COREDNS_VERSION=$COREDNS_VERSION HELM_VERSION=$HELM_VERSION \
     bash "$INFRA_SRC/build-kubernetes.sh" "$CACHE" >>"$LOG_DIR/build-kubernetes.log" 2>&1 \
     || { show_log build-kubernetes; die "building the Kubernetes binaries failed"; }
   log "binaries built in $((SECONDS - start))s"
 }
 
-# kubectl $K8S_VERSION on PATH for tests and users (`kubectl kustomize`): a link in /usr/local/bin, made only where
-# no other kubectl sits in that directory. `down --purge` removes it.
-KUBECTL_LINK=/usr/local/bin/kubectl
-link_kubectl() {
-  if [ ! -e "$KUBECTL_LINK" ] || [[ $(readlink "$KUBECTL_LINK" 2>/dev/null) == */devloop/infra/bin/* ]]; then
-    ln -sfn "$KUBECTL" "$KUBECTL_LINK"
+# kubectl $K8S_VERSION (`kubectl kustomize`) and helm on PATH for tests and users: links in /usr/local/bin, made
+# only where no other program of that name sits in that directory. `down --purge` removes them.
+link_tool() {
+  local target=$1 link=/usr/local/bin/$(basename "$1")
+  if [ ! -e "$link" ] || [[ $(readlink "$link" 2>/dev/null) == */devloop/infra/bin/* ]]; then
+    ln -sfn "$target" "$link"
   else
-    log "$KUBECTL_LINK exists and is not ours; kubectl $K8S_VERSION is at $KUBECTL"
+    log "$link exists and is not ours; $(basename "$target") is at $target"
   fi
 }
 
-unlink_kubectl() {
-  [[ $(readlink "$KUBECTL_LINK" 2>/dev/null) == */devloop/infra/bin/* ]] && rm -f "$KUBECTL_LINK"
+unlink_tool() {
+  local link=/usr/local/bin/$1
+  [[ $(readlink "$link" 2>/dev/null) == */devloop/infra/bin/* ]] && rm -f "$link"
   return 0
 }
+
+link_kubectl() { link_tool "$KUBECTL"; link_tool "$HELM"; }
+unlink_kubectl() { unlink_tool kubectl; unlink_tool helm; }
 
 # The node address lives on a bridge without ports (the kernel here has no dummy module); only this host reaches it.
 up_node_link() {
