@@ -9,6 +9,7 @@ import { repositoryOf } from '../build/registry.js';
 import { ownerSelector, SERVICE_LABEL } from '../deploy/labels.js';
 import { decide, type InputOracle } from '../sync/decide.js';
 import { compileRules, type CompiledRule } from '../sync/rules.js';
+import { watchScope } from '../sync/scope.js';
 import { ServiceSync } from '../sync/session.js';
 import { watchRepo, DEFAULT_QUIET_MS, type RepoWatcher } from '../watch/watcher.js';
 import { collectScanGarbage } from '../watch/memory.js';
@@ -83,6 +84,8 @@ class DevLoop {
   private versions: Record<string, string>;
   private rules = new Map<string, CompiledRule[]>();
   private oracle: InputOracle & { order: string[] } = { inputChain: () => null, order: [] };
+  /** What the watcher covers: the paths that can lead to a decision (the whole tree until they are known). */
+  private scope: string[] = [''];
   private syncs = new Map<string, ServiceSync>();
   private attempted = new Map<string, Set<string>>();
   private forwards = new Map<string, PortForward[]>();
@@ -121,8 +124,10 @@ class DevLoop {
   async start(): Promise<void> {
     // Changes made during the first pass are held and handled right after it.
     const quietMs = this.opts.quietMs ?? DEFAULT_QUIET_MS;
+    await this.refreshOracle();
     this.watcher = await watchRepo({
       root: this.project.root,
+      paths: this.scope,
       quietMs,
       // One batch at a time: a devloop.yaml reload must not interleave with the next batch's decisions.
       onBatch: (b) => {
@@ -192,9 +197,12 @@ class DevLoop {
       const filters = await readContextFilters(this.project.root, graph);
       const inputs = new BuildInputs(graph, EMPTY_SNAPSHOT, filters);
       this.oracle = { inputChain: (s, f) => inputs.inputChain(s, f), order: graph.order };
+      this.scope = watchScope(this.project, graph, filters);
     } catch (err) {
       this.emit({ type: 'warning', message: `cannot work out the services' inputs: ${oneLine(err)}` });
+      this.scope = [''];
     }
+    this.watcher?.setPaths(this.scope);
   }
 
   private async onBatch(paths: string[]): Promise<void> {

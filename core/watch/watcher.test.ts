@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TempRepo } from '../workspace/temp-repo.js';
 import { QuietBatcher } from './batcher.js';
-import { watchRepo, type ChangeBatch, type RepoWatcher } from './watcher.js';
+import { narrowest, watchRepo, type ChangeBatch, type RepoWatcher } from './watcher.js';
 
 describe('QuietBatcher', () => {
   afterEach(() => {
@@ -60,12 +60,13 @@ describe('watchRepo', () => {
     if (outside) rmSync(outside, { recursive: true, force: true });
   });
 
-  async function start(quietMs = 50) {
+  async function start(quietMs = 50, paths?: string[]) {
     const batches: ChangeBatch[] = [];
     const waiters: { path: string; resolve: () => void }[] = [];
     watcher = await watchRepo({
       root: repo.dir,
       quietMs,
+      ...(paths ? { paths } : {}),
       onBatch: (b) => {
         batches.push(b);
         for (const w of [...waiters]) if (b.paths.includes(w.path)) w.resolve();
@@ -134,5 +135,58 @@ describe('watchRepo', () => {
     expect(w.batches).toEqual([]);
     watcher!.resume();
     await w.seen('while-paused.txt');
+  });
+
+  it('watches only the given paths: directories with everything below, single files, paths that appear later', async () => {
+    repo = TempRepo.create().write({ 'devloop.yaml': 'v1', 'web/a.js': '1', 'corpus/big.txt': 'x', 'other.txt': 'o' });
+    repo.commit();
+    const w = await start(50, ['web', 'devloop.yaml', 'libs/new']);
+    writeFileSync(path.join(repo.dir, 'corpus/big.txt'), 'changed');
+    writeFileSync(path.join(repo.dir, 'other.txt'), 'changed');
+    writeFileSync(path.join(repo.dir, 'devloop.yaml.tmp'), 'x');
+    writeFileSync(path.join(repo.dir, 'devloop.yaml'), 'v2');
+    mkdirSync(path.join(repo.dir, 'web/sub'));
+    writeFileSync(path.join(repo.dir, 'web/sub/b.js'), '2');
+    mkdirSync(path.join(repo.dir, 'libs/new'), { recursive: true });
+    writeFileSync(path.join(repo.dir, 'libs/new/c.go'), '3');
+    for (const p of ['devloop.yaml', 'web/sub/b.js', 'libs/new/c.go']) if (!w.all().includes(p)) await w.seen(p);
+    // The writes outside the paths happened first: had they been seen, they would have been handed over by now.
+    expect(w.all().filter((p) => /corpus|other|tmp/.test(p))).toEqual([]);
+  });
+
+  it('changes what it watches with setPaths, without reporting what is already there', async () => {
+    repo = TempRepo.create().write({ 'a/one.txt': '1', 'a/b/two.txt': '2', 'c/three.txt': '3', 'top.txt': 't' });
+    repo.commit();
+    const w = await start(50, ['a/b']);
+    watcher!.setPaths(['a/b', 'c']);
+    // Time for a scan that would report the files c/ already has; none may be reported.
+    await new Promise((r) => setTimeout(r, 300));
+    writeFileSync(path.join(repo.dir, 'c/three.txt'), 'changed');
+    await w.seen('c/three.txt');
+    expect(w.all()).toEqual(['c/three.txt']);
+
+    // Narrower: a/b is dropped.
+    watcher!.setPaths(['c']);
+    writeFileSync(path.join(repo.dir, 'a/b/two.txt'), 'changed');
+    writeFileSync(path.join(repo.dir, 'c/sentinel'), 'x');
+    await w.seen('c/sentinel');
+    expect(w.all()).not.toContain('a/b/two.txt');
+
+    // Wider: the whole tree, including what was below a path before.
+    watcher!.setPaths(['', 'c']);
+    await new Promise((r) => setTimeout(r, 300));
+    writeFileSync(path.join(repo.dir, 'top.txt'), 'changed');
+    writeFileSync(path.join(repo.dir, 'a/b/two.txt'), 'again');
+    writeFileSync(path.join(repo.dir, 'c/three.txt'), 'again');
+    for (const p of ['top.txt', 'a/b/two.txt']) await w.seen(p);
+    expect(w.all()).not.toContain('a/one.txt');
+  });
+});
+
+describe('narrowest', () => {
+  it('drops paths below another one, and is everything when the root is on the list', () => {
+    expect(narrowest(['web/src', 'web', 'devloop.yaml', 'libs/a', 'libs/ab', 'web'])).toEqual(['devloop.yaml', 'libs/a', 'libs/ab', 'web']);
+    expect(narrowest(['web', ''])).toEqual(['']);
+    expect(narrowest([])).toEqual(['']);
   });
 });

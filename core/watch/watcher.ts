@@ -13,8 +13,14 @@ export interface ChangeBatch {
 }
 
 export interface WatchOptions {
-  /** Absolute directory to watch (the project root). */
+  /** Absolute directory of the project (the root that reported paths are relative to). */
   root: string;
+  /**
+   * What to watch, repo-relative (directories are watched with everything below them, a file alone; a path
+   * that does not exist yet is picked up when it appears). Default: the whole tree. Watching only what can
+   * matter keeps a large repository's idle memory small.
+   */
+  paths?: readonly string[];
   /** Quiet period before a batch is handed over. Default 50 ms. */
   quietMs?: number;
   onBatch(batch: ChangeBatch): void;
@@ -25,6 +31,8 @@ export interface RepoWatcher {
   /** While paused, changes accumulate; `resume()` hands them over as one batch. */
   pause(): void;
   resume(): void;
+  /** Watches `paths` from now on (repo-relative, as in the options); files already there are not reported. */
+  setPaths(paths: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -73,7 +81,10 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
     return delivering;
   }
 
-  const watcher: FSWatcher = watch(root, {
+  const abs = (r: string) => (r === '' ? root : path.join(root, ...r.split('/')));
+  let watched = new Set(narrowest(opts.paths ?? ['']));
+  const dropped = new Set<string>();
+  const watcher: FSWatcher = watch([...watched].map(abs), {
     ignoreInitial: true,
     followSymlinks: false,
     atomic: false,
@@ -109,6 +120,19 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
   return {
     pause: () => batcher.hold(),
     resume: () => batcher.resume(),
+    setPaths(paths) {
+      const next = new Set(narrowest(paths));
+      // A path now covered by a wider one stays watched through it.
+      const removed = [...watched].filter((p) => !next.has(p) && !covers(next, p));
+      for (const p of removed) dropped.add(p);
+      // chokidar keeps ignoring an unwatched path even below a path added later: such paths are added again.
+      const regained = [...dropped].filter((p) => next.has(p) || covers(next, p));
+      for (const p of regained) dropped.delete(p);
+      const added = [...new Set([...[...next].filter((p) => !watched.has(p)), ...regained])];
+      watched = next;
+      if (removed.length > 0) watcher.unwatch(removed.map(abs));
+      if (added.length > 0) watcher.add(added.map(abs));
+    },
     async close() {
       closed = true;
       batcher.clear();
@@ -116,4 +140,15 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
       await delivering;
     },
   };
+}
+
+function covers(paths: ReadonlySet<string>, p: string): boolean {
+  return paths.has('') || [...paths].some((o) => p.startsWith(`${o}/`));
+}
+
+/** The paths without those below another one on the list; [''] (everything) when the root is among them. */
+export function narrowest(paths: readonly string[]): string[] {
+  const unique = [...new Set(paths.map((p) => p.replace(/\/+$/, '')))].sort();
+  if (unique.length === 0 || unique.includes('')) return [''];
+  return unique.filter((p) => !unique.some((o) => o !== p && p.startsWith(`${o}/`)));
 }
