@@ -1,4 +1,4 @@
-import { access, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { Document } from 'yaml';
@@ -7,6 +7,7 @@ import { CONFIG_FILE, parseProjectConfig } from '../../core/config/load.js';
 import { displayPath } from '../../core/config/paths.js';
 import { UserError } from '../../core/errors.js';
 import { workDir } from '../main.js';
+import { exists } from '../../core/fs.js';
 
 export function register(program: Command): void {
   program
@@ -66,11 +67,3 @@ function alreadyExists(target: string): UserError {
   });
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,4 +1,4 @@
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { UserError, UserErrors } from '../errors.js';
@@ -7,6 +7,7 @@ import { discoverProject } from './discover.js';
 import { displayPath } from './paths.js';
 import { schemaProblems } from './validate-schema.js';
 import { semanticProblems } from './validate-semantic.js';
+import { exists } from '../fs.js';
 
 export const CONFIG_FILE = 'devloop.yaml';
 
@@ -140,11 +141,3 @@ function withRange(n: unknown): YamlNode | null {
   return (isScalar(n) || isMap(n) || isSeq(n) || isAlias(n)) && n.range ? n : null;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

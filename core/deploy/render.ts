@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExternalError, UserError, UserErrors } from '../errors.js';
+import { exists } from '../fs.js';
 
 /** A Kubernetes object as rendered: plain data, before devloop's transform. */
 export interface K8sObject {
@@ -19,14 +20,6 @@ export interface RenderResult {
 
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Which renderer a manifests path needs: a kustomization, a Helm chart, or plain YAML file(s). */
 export async function detectSource(abs: string): Promise<ManifestSource> {

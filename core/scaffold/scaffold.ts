@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { loadProject } from '../config/load.js';
@@ -10,6 +10,7 @@ import { inferGoModule } from './go-module.js';
 import { goModuleProblem, serviceNameProblem } from './names.js';
 import { renderTemplate, type RenderedFile } from './render.js';
 import { loadTemplate, type Template } from './templates.js';
+import { existsNoFollow } from '../fs.js';
 
 export interface ScaffoldRequest {
   /** Where devloop runs; the project is the one containing it. */
@@ -125,7 +126,7 @@ export async function planScaffold(req: ScaffoldRequest): Promise<ScaffoldPlan> 
   }
   const dir = path.join(project.root, relPath);
   const container = project.services.find((s) => s.path !== '' && isWithin(relPath, s.path));
-  if (await exists(dir)) {
+  if (await existsNoFollow(dir)) {
     problems.push(`${displayPath(dir)} already exists; scaffold never writes into an existing path`);
     hints.add('choose another name or --path');
   } else if (container) {
@@ -240,7 +241,7 @@ export async function executeScaffold(plan: ScaffoldPlan, onEvent: (e: ScaffoldE
   }
 
   const notes: string[] = [];
-  if (plan.module !== undefined && (await exists(path.join(plan.project.root, 'go.work')))) {
+  if (plan.module !== undefined && (await existsNoFollow(path.join(plan.project.root, 'go.work')))) {
     notes.push(`the repository has a go.work: add the new module with \`go work use ./${plan.path}\``);
   }
   const result: ScaffoldResult = {
@@ -283,7 +284,7 @@ async function runAfter(argv: string[], cwd: string, template: string): Promise<
 /** Creates the missing ancestors of `dir`; returns the ones it created, outermost first. */
 async function mkdirParents(dir: string): Promise<string[]> {
   const missing: string[] = [];
-  for (let d = dir; !(await exists(d)); d = path.dirname(d)) missing.unshift(d);
+  for (let d = dir; !(await existsNoFollow(d)); d = path.dirname(d)) missing.unshift(d);
   for (const d of missing) await mkdir(d);
   return missing;
 }
@@ -301,11 +302,3 @@ async function replaceFile(file: string, content: string): Promise<void> {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
