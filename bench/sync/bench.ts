@@ -8,8 +8,10 @@
  *     pod (HTTP GET on the pod IP, polled every ~2 ms), over `--samples` writes: p50 / p95 / p99
  *     (targets: p50 <= 100 ms, p95 <= 250 ms);
  *  2. the same for a batch of 200 files written at once (until the last of them is served), over `--batches`;
- *  3. devloop's CPU (user + system, from /proc) and RSS while idle for `--idle` seconds, watching a tree with
- *     `--files` extra committed files (targets: < 1 % of one core, < 150 MB).
+ *  3. devloop's CPU (user + system, from /proc) and RSS while idle for `--idle` seconds, in a tree with `--files`
+ *     extra committed files (targets: < 1 % of one core, < 150 MB), twice: with the files outside the service
+ *     (devloop watches only what can lead to a decision, so they are not watched), then in a second session with
+ *     them declared as a dependency of the service (all of them watched).
  * Needs the e2e infrastructure (`npm run infra:up`).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -64,17 +66,47 @@ interface Ev {
   [k: string]: unknown;
 }
 const events: Ev[] = [];
-const child = spawn(process.execPath, [cli, 'up', '--json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
-let partial = '';
-child.stdout.on('data', (c: Buffer) => {
-  partial += c.toString('utf8');
-  let i: number;
-  while ((i = partial.indexOf('\n')) >= 0) {
-    const line = partial.slice(0, i);
-    partial = partial.slice(i + 1);
-    if (line.startsWith('{')) events.push(JSON.parse(line) as Ev);
+/** `devloop up --json` in the fixture; its events are collected into `events`. */
+function startUp() {
+  const proc = spawn(process.execPath, [cli, 'up', '--json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let partial = '';
+  proc.stdout.on('data', (c: Buffer) => {
+    partial += c.toString('utf8');
+    let i: number;
+    while ((i = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, i);
+      partial = partial.slice(i + 1);
+      if (line.startsWith('{')) events.push(JSON.parse(line) as Ev);
+    }
+  });
+  return proc;
+}
+let child = startUp();
+const stopUp = async () => {
+  if (child.exitCode !== null) return;
+  child.kill('SIGINT');
+  await new Promise((r) => child.once('exit', r));
+};
+
+/** Settles, then measures CPU ticks and RSS of the devloop process over the idle period. */
+async function idle(): Promise<{ cpuPct: number; rssMax: number; rssEnd: number }> {
+  await sleep(5000);
+  const ticks = () => {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]);
+  };
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+  const clk = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+  const t0 = ticks();
+  const w0 = Date.now();
+  let rssMax = rss();
+  for (let s = 0; s < idleSeconds; s++) {
+    await sleep(1000);
+    rssMax = Math.max(rssMax, rss());
   }
-});
+  return { cpuPct: ((ticks() - t0) / clk / ((Date.now() - w0) / 1000)) * 100, rssMax, rssEnd: rss() };
+}
+
 const until = async (what: string, match: (e: Ev) => boolean, timeoutMs = 300_000) => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -91,23 +123,8 @@ try {
   const podIp = kubectl('-n', namespace, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[?(@.status.podIP)].status.podIP}').trim().split(' ')[0];
   console.log(`loop running; pod IP ${podIp}`);
 
-  // 3. Idle: settle, then CPU ticks and RSS of the devloop process over the idle period.
-  await sleep(5000);
-  const ticks = () => {
-    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(f[11]) + Number(f[12]);
-  };
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
-  const clk = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
-  const t0 = ticks();
-  const w0 = Date.now();
-  let rssMax = rss();
-  for (let s = 0; s < idleSeconds; s++) {
-    await sleep(1000);
-    rssMax = Math.max(rssMax, rss());
-  }
-  const cpuPct = ((ticks() - t0) / clk / ((Date.now() - w0) / 1000)) * 100;
-  const rssEnd = rss();
+  // 3. Idle, the extra files outside the service.
+  const outside = await idle();
 
   // 1. Single file: write, then poll the pod until it serves the new content.
   const served = async (file: string, want: string, started: number): Promise<number> => {
@@ -167,10 +184,21 @@ try {
   const med = (xs: number[]) => pct(xs.filter((x) => !Number.isNaN(x)), 50);
   console.log(`  watch batches per sample, median ${med(batchShape.map((x) => x.batches))}; write start → first decision ${ms(med(batchShape.map((x) => x.firstDecision)))}, → last decision ${ms(med(batchShape.map((x) => x.lastDecision)))}`);
   console.log(`  of which devloop's sync step (read + send + receiver ack), median: ${ms(pct(syncs, 50))}`);
-  console.log(`idle ${idleSeconds} s watching ${extraFiles} extra files: CPU ${cpuPct.toFixed(2)} % of one core, RSS max ${rssMax.toFixed(0)} MB, at the end ${rssEnd.toFixed(0)} MB  (targets < 1 %, < 150 MB)`);
+  const idleLine = (what: string, r: { cpuPct: number; rssMax: number; rssEnd: number }) =>
+    `idle ${idleSeconds} s, ${what}: CPU ${r.cpuPct.toFixed(2)} % of one core, RSS max ${r.rssMax.toFixed(0)} MB, at the end ${r.rssEnd.toFixed(0)} MB  (targets < 1 %, < 150 MB)`;
+  console.log(idleLine(`${extraFiles} extra files outside the service (not watched)`, outside));
+
+  // 3b. The same files as a dependency of the service: a new session watches all of them.
+  await stopUp();
+  const yaml = path.join(dir, 'devloop.yaml');
+  writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/^(\s*)path: web$/m, '$1path: web\n$1dependsOn: [corpus]'));
+  git('commit', '-qam', 'corpus as a dependency');
+  const mark = events.length;
+  child = startUp();
+  await until('initial sync of the second session', (e) => events.indexOf(e) >= mark && e.type === 'sync.finished' && e.initial === true);
+  console.log(idleLine(`the ${extraFiles} files a dependency of the service (watched)`, await idle()));
 } finally {
-  child.kill('SIGINT');
-  await new Promise((r) => child.once('exit', r));
+  await stopUp();
   if (!keep) {
     try {
       kubectl('delete', 'namespace', namespace, '--wait=false');

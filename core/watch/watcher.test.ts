@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TempRepo } from '../workspace/temp-repo.js';
 import { QuietBatcher } from './batcher.js';
-import { narrowest, watchRepo, type ChangeBatch, type RepoWatcher } from './watcher.js';
+import { narrowest, planChunks, watchRepo, type ChangeBatch, type RepoWatcher } from './watcher.js';
 
 describe('QuietBatcher', () => {
   afterEach(() => {
@@ -60,13 +60,14 @@ describe('watchRepo', () => {
     if (outside) rmSync(outside, { recursive: true, force: true });
   });
 
-  async function start(quietMs = 50, paths?: string[]) {
+  async function start(quietMs = 50, paths?: string[], chunkEntries?: number) {
     const batches: ChangeBatch[] = [];
     const waiters: { path: string; resolve: () => void }[] = [];
     watcher = await watchRepo({
       root: repo.dir,
       quietMs,
       ...(paths ? { paths } : {}),
+      ...(chunkEntries ? { chunkEntries } : {}),
       onBatch: (b) => {
         batches.push(b);
         for (const w of [...waiters]) if (b.paths.includes(w.path)) w.resolve();
@@ -158,7 +159,7 @@ describe('watchRepo', () => {
     repo = TempRepo.create().write({ 'a/one.txt': '1', 'a/b/two.txt': '2', 'c/three.txt': '3', 'top.txt': 't' });
     repo.commit();
     const w = await start(50, ['a/b']);
-    watcher!.setPaths(['a/b', 'c']);
+    await watcher!.setPaths(['a/b', 'c']);
     // Time for a scan that would report the files c/ already has; none may be reported.
     await new Promise((r) => setTimeout(r, 300));
     writeFileSync(path.join(repo.dir, 'c/three.txt'), 'changed');
@@ -166,20 +167,95 @@ describe('watchRepo', () => {
     expect(w.all()).toEqual(['c/three.txt']);
 
     // Narrower: a/b is dropped.
-    watcher!.setPaths(['c']);
+    await watcher!.setPaths(['c']);
     writeFileSync(path.join(repo.dir, 'a/b/two.txt'), 'changed');
     writeFileSync(path.join(repo.dir, 'c/sentinel'), 'x');
     await w.seen('c/sentinel');
     expect(w.all()).not.toContain('a/b/two.txt');
 
     // Wider: the whole tree, including what was below a path before.
-    watcher!.setPaths(['', 'c']);
+    await watcher!.setPaths(['', 'c']);
     await new Promise((r) => setTimeout(r, 300));
     writeFileSync(path.join(repo.dir, 'top.txt'), 'changed');
     writeFileSync(path.join(repo.dir, 'a/b/two.txt'), 'again');
     writeFileSync(path.join(repo.dir, 'c/three.txt'), 'again');
     for (const p of ['top.txt', 'a/b/two.txt']) await w.seen(p);
     expect(w.all()).not.toContain('a/one.txt');
+  });
+});
+
+describe('chunked watching of a large tree', () => {
+  let repo: TempRepo;
+  let watcher: RepoWatcher | undefined;
+  afterEach(async () => {
+    await watcher?.close();
+    watcher = undefined;
+    rmSync(repo.dir, { recursive: true, force: true });
+  });
+
+  // A tree of 3 × 4 directories of 3 files each, watched at most 5 entries per chokidar instance.
+  function bigTree(): TempRepo {
+    const files: Record<string, string> = { 'top.txt': 't', '.gitignore': 'out/\n' };
+    for (let a = 0; a < 3; a++) for (let b = 0; b < 4; b++) for (let f = 0; f < 3; f++) files[`d${a}/e${b}/f${f}.txt`] = `${a}${b}${f}`;
+    return TempRepo.create().write(files);
+  }
+
+  it('splits it so that no instance scans more than the limit, and leaves nothing out', async () => {
+    repo = bigTree();
+    const skip = (abs: string) => abs.includes('/.git');
+    const plan = await planChunks([repo.dir], 5, skip);
+    expect(plan[0]).toEqual({ paths: [repo.dir], shallow: true });
+    expect(plan).toContainEqual({ paths: [path.join(repo.dir, 'd0')], shallow: true });
+    expect(plan).toContainEqual({ paths: [path.join(repo.dir, 'd0/e0')], shallow: false });
+    // Every directory is covered: as a shallow root, or below a deep one.
+    const deep = plan.filter((c) => !c.shallow).flatMap((c) => c.paths);
+    const shallow = plan.filter((c) => c.shallow).flatMap((c) => c.paths);
+    for (let a = 0; a < 3; a++) {
+      expect(shallow).toContain(path.join(repo.dir, `d${a}`));
+      for (let b = 0; b < 4; b++) expect(deep).toContain(path.join(repo.dir, `d${a}/e${b}`));
+    }
+    expect(await planChunks([repo.dir], 1000, skip)).toEqual([{ paths: [repo.dir], shallow: false }]);
+    // Small paths share one instance; files and missing paths count as one entry.
+    const small = ['d0', 'd1/e0', 'top.txt', 'missing/dir'].map((p) => path.join(repo.dir, p));
+    expect(await planChunks(small, 1000, skip)).toEqual([{ paths: small, shallow: false }]);
+  });
+
+  it('reports changes anywhere, in new directories (with what was written before they were watched), but not in ignored ones', async () => {
+    repo = bigTree();
+    repo.commit();
+    const batches: ChangeBatch[] = [];
+    const waiters: { path: string; resolve: () => void }[] = [];
+    watcher = await watchRepo({
+      root: repo.dir,
+      chunkEntries: 5,
+      onBatch: (b) => {
+        batches.push(b);
+        for (const w of [...waiters]) if (b.paths.includes(w.path)) w.resolve();
+      },
+      onError: (err) => {
+        throw err;
+      },
+    });
+    const all = () => batches.flatMap((b) => b.paths);
+    const seen = (p: string) => (all().includes(p) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ path: p, resolve })));
+    writeFileSync(path.join(repo.dir, 'top.txt'), 'changed');
+    writeFileSync(path.join(repo.dir, 'd1/e2/f0.txt'), 'changed');
+    unlinkSync(path.join(repo.dir, 'd2/e3/f2.txt'));
+    writeFileSync(path.join(repo.dir, 'd0/new.txt'), 'new');
+    // New directories below a directory that is watched for its own entries only, with files at once.
+    mkdirSync(path.join(repo.dir, 'd1/fresh/deeper'), { recursive: true });
+    writeFileSync(path.join(repo.dir, 'd1/fresh/deeper/x.txt'), 'x');
+    mkdirSync(path.join(repo.dir, 'out'));
+    writeFileSync(path.join(repo.dir, 'out/build.js'), 'ignored');
+    mkdirSync(path.join(repo.dir, 'newtop'));
+    writeFileSync(path.join(repo.dir, 'newtop/y.txt'), 'y');
+    for (const p of ['top.txt', 'd1/e2/f0.txt', 'd2/e3/f2.txt', 'd0/new.txt', 'd1/fresh/deeper/x.txt', 'newtop/y.txt']) await seen(p);
+    // Later writes into the new directories are followed too.
+    writeFileSync(path.join(repo.dir, 'd1/fresh/deeper/later.txt'), 'later');
+    writeFileSync(path.join(repo.dir, 'newtop/later.txt'), 'later');
+    for (const p of ['d1/fresh/deeper/later.txt', 'newtop/later.txt']) await seen(p);
+    expect(all().filter((p) => p.startsWith('out'))).toEqual([]);
+    expect(all().filter((p) => /^d\d\/e\d\/f\d\.txt$/.test(p)).sort()).toEqual(['d1/e2/f0.txt', 'd2/e3/f2.txt']);
   });
 });
 

@@ -1,3 +1,5 @@
+import type { Dirent } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { ExternalError } from '../errors.js';
@@ -25,14 +27,19 @@ export interface WatchOptions {
   quietMs?: number;
   onBatch(batch: ChangeBatch): void;
   onError(err: Error): void;
+  /** Most entries one chokidar instance scans at a time (default CHUNK_ENTRIES). */
+  chunkEntries?: number;
 }
 
 export interface RepoWatcher {
   /** While paused, changes accumulate; `resume()` hands them over as one batch. */
   pause(): void;
   resume(): void;
-  /** Watches `paths` from now on (repo-relative, as in the options); files already there are not reported. */
-  setPaths(paths: readonly string[]): void;
+  /**
+   * Watches `paths` from now on (repo-relative, as in the options); files already there are not reported.
+   * Settles once the new paths are watched.
+   */
+  setPaths(paths: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,68 +89,182 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
   }
 
   const abs = (r: string) => (r === '' ? root : path.join(root, ...r.split('/')));
-  let watched = new Set(narrowest(opts.paths ?? ['']));
-  const dropped = new Set<string>();
-  const watcher: FSWatcher = watch([...watched].map(abs), {
-    ignoreInitial: true,
-    followSymlinks: false,
-    atomic: false,
-    persistent: true,
-    ignored: (p: string) => isSkipped(p),
-  });
+  const chunkEntries = opts.chunkEntries ?? CHUNK_ENTRIES;
+  /**
+   * The chokidar instances of the current paths, and the directories they watch as roots (so that a directory
+   * that reappears is not watched twice).
+   */
+  interface Generation {
+    instances: FSWatcher[];
+    roots: Set<string>;
+  }
+  let current: Generation = { instances: [], roots: new Set() };
 
   const onPath = (abs: string) => {
     if (!closed) batcher.add(rel(abs));
   };
-  watcher.on('add', onPath);
-  watcher.on('change', onPath);
-  watcher.on('unlink', onPath);
-  watcher.on('unlinkDir', onPath);
-  watcher.on('addDir', (abs: string) => {
-    // A directory git ignores (build output, say) is dropped from the watch as soon as it appears.
-    const r = rel(abs);
-    void gitIgnore.ignored([`${r}/`]).then((ignored) => {
-      if (ignored.size > 0) {
-        skipped.add(r);
-        watcher.unwatch(abs);
-      }
-    });
-  });
-  watcher.on('error', (err: unknown) => opts.onError(err instanceof Error ? err : new Error(String(err))));
+  const onError = (err: unknown) => opts.onError(err instanceof Error ? err : new Error(String(err)));
 
-  await new Promise<void>((resolve, reject) => {
-    watcher.once('ready', () => resolve());
-    watcher.once('error', (err: unknown) => reject(new ExternalError(`watching ${root} failed: ${String(err)}`, { cause: err })));
-  });
+  /**
+   * One chokidar instance over `paths` (directories with everything below, or only their own entries when
+   * `shallow`); resolves once its initial scan is done. `report` also reports what is already there (for a
+   * directory that has just appeared).
+   */
+  async function open(gen: Generation, paths: string[], shallow: boolean, report: boolean): Promise<void> {
+    if (closed) return;
+    for (const p of paths) gen.roots.add(p);
+    const watcher: FSWatcher = watch(paths, {
+      ignoreInitial: !report,
+      followSymlinks: false,
+      atomic: false,
+      persistent: true,
+      ignored: (p: string) => isSkipped(p),
+      ...(shallow ? { depth: 0 } : {}),
+    });
+    gen.instances.push(watcher);
+    watcher.on('add', onPath);
+    watcher.on('change', onPath);
+    watcher.on('unlink', onPath);
+    watcher.on('unlinkDir', onPath);
+    watcher.on('addDir', (dir: string) => {
+      const r = rel(dir);
+      // A directory git ignores (build output, say) is dropped from the watch as soon as it appears.
+      void gitIgnore.ignored([`${r}/`]).then(
+        (ignored) => {
+          if (ignored.size > 0) {
+            skipped.add(r);
+            watcher.unwatch(dir);
+            return;
+          }
+          // A new directory inside one watched for its own entries only gets an instance of its own; what was
+          // written into it before that instance was ready is reported too.
+          if (shallow && !closed && gen === current && !gen.roots.has(dir)) void open(gen, [dir], false, true).catch(onError);
+        },
+        () => undefined,
+      );
+    });
+    watcher.on('error', onError);
+    await new Promise<void>((resolve, reject) => {
+      watcher.once('ready', () => resolve());
+      watcher.once('error', (err: unknown) => reject(new ExternalError(`watching ${paths.join(', ')} failed: ${String(err)}`, { cause: err })));
+    });
+    // Closed during the scan: close() may have missed this instance.
+    if (closed) await watcher.close();
+  }
+
+  /** Watches `paths` with a new generation of instances, one after the other. */
+  async function watchPaths(paths: readonly string[]): Promise<Generation> {
+    const gen: Generation = { instances: [], roots: new Set() };
+    for (const c of await planChunks(paths.map(abs), chunkEntries, isSkipped)) {
+      if (closed) break;
+      await open(gen, c.paths, c.shallow, false);
+    }
+    return gen;
+  }
+
+  let watched = narrowest(opts.paths ?? ['']);
+  current = await watchPaths(watched);
   collectScanGarbage();
+
+  // setPaths calls run one after the other.
+  let rescoping = Promise.resolve();
 
   return {
     pause: () => batcher.hold(),
     resume: () => batcher.resume(),
     setPaths(paths) {
-      const next = new Set(narrowest(paths));
-      // A path now covered by a wider one stays watched through it.
-      const removed = [...watched].filter((p) => !next.has(p) && !covers(next, p));
-      for (const p of removed) dropped.add(p);
-      // chokidar keeps ignoring an unwatched path even below a path added later: such paths are added again.
-      const regained = [...dropped].filter((p) => next.has(p) || covers(next, p));
-      for (const p of regained) dropped.delete(p);
-      const added = [...new Set([...[...next].filter((p) => !watched.has(p)), ...regained])];
-      watched = next;
-      if (removed.length > 0) watcher.unwatch(removed.map(abs));
-      if (added.length > 0) watcher.add(added.map(abs));
+      rescoping = rescoping
+        .then(async () => {
+          const next = narrowest(paths);
+          if (closed || (next.length === watched.length && next.every((p, i) => p === watched[i]))) return;
+          watched = next;
+          // The new paths are watched before the old ones are let go, so nothing in both is missed in between
+          // (a change seen by both is reported once: batches hold unique paths).
+          const old = current;
+          current = await watchPaths(next);
+          await Promise.all(old.instances.map((w) => w.close()));
+          collectScanGarbage();
+        })
+        .catch(onError);
+      return rescoping;
     },
     async close() {
       closed = true;
       batcher.clear();
-      await watcher.close();
+      // An instance still scanning is closed here too; nothing new is opened from now on.
+      await Promise.all(current.instances.map((w) => w.close()));
       await delivering;
     },
   };
 }
 
-function covers(paths: ReadonlySet<string>, p: string): boolean {
-  return paths.has('') || [...paths].some((o) => p.startsWith(`${o}/`));
+/**
+ * How a tree is split between chokidar instances. chokidar scans one instance's tree with every lstat in flight
+ * at once: for 50,000 files that is ~40 MB of request buffers at the same moment, and the C heap keeps that
+ * memory after it is freed (the scan's leftovers are scattered between allocations that live on). Scanning at
+ * most this many entries at a time reuses the same memory for every chunk instead.
+ */
+export const CHUNK_ENTRIES = 4000;
+
+interface DirSize {
+  path: string;
+  /** Entries below, recursively (files, links and directories), without what is never watched. */
+  size: number;
+  dirs: DirSize[];
+}
+
+/**
+ * The chokidar instances that watch `tops`: small ones together, up to `limit` entries per instance (a file or a
+ * missing path counts as one); a larger directory for its own entries, and its subdirectories grouped and split
+ * the same way.
+ */
+export async function planChunks(tops: readonly string[], limit: number, isSkipped: (abs: string) => boolean): Promise<{ paths: string[]; shallow: boolean }[]> {
+  const out: { paths: string[]; shallow: boolean }[] = [];
+  const grouped = (items: DirSize[]) => {
+    let group: string[] = [];
+    let groupSize = 0;
+    for (const d of items) {
+      if (d.size > limit) {
+        out.push({ paths: [d.path], shallow: true });
+        grouped(d.dirs);
+        continue;
+      }
+      if (group.length > 0 && groupSize + d.size > limit) {
+        out.push({ paths: group, shallow: false });
+        group = [];
+        groupSize = 0;
+      }
+      group.push(d.path);
+      groupSize += d.size + 1;
+    }
+    if (group.length > 0) out.push({ paths: group, shallow: false });
+  };
+  const measured: DirSize[] = [];
+  for (const top of tops) measured.push((await measure(top, isSkipped)) ?? { path: top, size: 0, dirs: [] });
+  grouped(measured);
+  return out;
+}
+
+/** Directory sizes below `dir` (one directory read at a time; no per-file stat); undefined when it is no directory. */
+async function measure(dir: string, isSkipped: (abs: string) => boolean): Promise<DirSize | undefined> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+  const node: DirSize = { path: dir, size: 0, dirs: [] };
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (isSkipped(p)) continue;
+    node.size++;
+    if (!e.isDirectory()) continue;
+    const sub = await measure(p, isSkipped);
+    if (!sub) continue;
+    node.size += sub.size;
+    node.dirs.push(sub);
+  }
+  return node;
 }
 
 /** The paths without those below another one on the list; [''] (everything) when the root is among them. */
