@@ -1,4 +1,3 @@
-import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { EngineEventInput } from '../engine/events.js';
@@ -7,6 +6,7 @@ import { filesCoveredByRules, prepareOps, syncRoots } from './local.js';
 import { GitIgnore, NEVER_WATCHED } from '../watch/ignore.js';
 import { destinationFor, type CompiledRule } from './rules.js';
 import { ArchiveTransport, ReceiverUnavailable, StreamTransport, TarTransport, type SyncTransport } from './transport.js';
+import { existsNoFollow } from '../fs.js';
 
 /** A container to keep in sync: how to exec into it, and on the Docker target the engine and container name. */
 export interface SyncTarget {
@@ -100,7 +100,7 @@ export class ServiceSync {
           if (repoPath.split('/').some((seg) => NEVER_WATCHED.has(seg))) continue;
           if (destinationFor(this.opts.rules, repoPath)?.rule !== rule || !this.opts.isOwnInput(repoPath)) continue;
           const abs = path.join(this.opts.root, repoPath);
-          if (!(await exists(abs)) && (await exists(path.dirname(abs)))) candidates.push(repoPath);
+          if (!(await existsNoFollow(abs)) && (await existsNoFollow(path.dirname(abs)))) candidates.push(repoPath);
         }
       }
     }
@@ -185,11 +185,3 @@ async function connect(target: SyncTarget, roots: string[]): Promise<SyncTranspo
   }
 }
 
-async function exists(abs: string): Promise<boolean> {
-  try {
-    await lstat(abs);
-    return true;
-  } catch {
-    return false;
-  }
-}
