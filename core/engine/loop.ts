@@ -71,6 +71,12 @@ export function withDependents(project: ProjectConfig, names: readonly string[])
   return project.services.map((s) => s.name).filter((n) => out.has(n));
 }
 
+/**
+ * How long each step of stopping may take. Stopping must always finish (Ctrl-C has to give the terminal back), so a
+ * step that does not settle in time is reported and left behind.
+ */
+const STOP_STEP_MS = 10_000;
+
 const EMPTY_SNAPSHOT = { files: [], paths: [], changes: [], hashed: 0 };
 
 /** Files whose change alters which files are inputs of which service. */
@@ -460,13 +466,23 @@ class DevLoop {
     );
   }
 
+  /** Waits for `work` to settle, at most STOP_STEP_MS; past that, says which step is left behind and goes on. */
+  private async boundedStep(what: string, work: Promise<unknown> | undefined): Promise<void> {
+    if (!work) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_STEP_MS)));
+    const late = await Promise.race([work.then(() => false, () => false), timedOut]);
+    clearTimeout(timer);
+    if (late) this.emit({ type: 'warning', message: `stopping: ${what} did not finish within ${STOP_STEP_MS / 1000} s; left behind` });
+  }
+
   private async stop(cleanup: boolean): Promise<void> {
     if (this.stopping) return this.stopped;
     this.stopping = true;
     this.abort.abort();
-    await this.watcher?.close();
-    await this.teardown();
-    await this.passes?.catch(() => undefined);
+    await this.boundedStep('closing the file watcher', this.watcher?.close());
+    await this.boundedStep('closing syncs, port-forwards and log streams', this.teardown());
+    await this.boundedStep('finishing the running pass', this.passes);
     this.emit({ type: 'loop.stopped', cleanup });
     try {
       if (cleanup) {
