@@ -171,6 +171,39 @@ async function readWorkload(kube: Kube, ref: ObjectRef, namespace: string): Prom
 }
 
 /**
+ * The label that marks the pods of a workload's current revision: a Deployment's newest ReplicaSet
+ * (`pod-template-hash`), a StatefulSet's update revision (`controller-revision-hash`). `undefined` where the
+ * revision is not tracked (DaemonSets); `null` while the controller has not caught up with the latest spec yet,
+ * so no pod can be told to be of this rollout.
+ */
+async function currentRevision(
+  kube: Kube,
+  ref: ObjectRef,
+  w: Workload,
+  selector: string,
+  namespace: string,
+): Promise<{ label: string; value: string } | null | undefined> {
+  if ((w.status?.observedGeneration ?? 0) < (w.metadata?.generation ?? 0)) return null;
+  if (ref.kind === 'StatefulSet') {
+    const rev = (w as k8s.V1StatefulSet).status?.updateRevision;
+    return rev ? { label: 'controller-revision-hash', value: rev } : undefined;
+  }
+  if (ref.kind !== 'Deployment') return undefined;
+  const revision = w.metadata?.annotations?.[DEPLOYMENT_REVISION];
+  if (!revision) return null;
+  const sets = await kube.apps.listNamespacedReplicaSet({ namespace: ref.namespace ?? namespace, labelSelector: selector });
+  const current = sets.items.find(
+    (rs) =>
+      rs.metadata?.annotations?.[DEPLOYMENT_REVISION] === revision &&
+      rs.metadata?.ownerReferences?.some((o) => o.kind === 'Deployment' && o.name === ref.name),
+  );
+  const hash = current?.metadata?.labels?.['pod-template-hash'];
+  return hash ? { label: 'pod-template-hash', value: hash } : null;
+}
+
+const DEPLOYMENT_REVISION = 'deployment.kubernetes.io/revision';
+
+/**
  * Waits until every workload of a service has rolled out, polling its status. Fails early when a new pod shows a
  * definitive problem (image pull, crash loop, container error), else at the timeout with the best diagnosis found.
  */
@@ -193,12 +226,15 @@ export async function waitForRollout(kube: Kube, workloads: ObjectRef[], opts: R
       allDone = false;
       message = st.message;
       const selector = selectorString(w);
-      if (selector) {
+      const revision = selector ? await currentRevision(kube, ref, w, selector, opts.namespace) : undefined;
+      if (selector && revision !== null) {
         const pods = await kube.core.listNamespacedPod({ namespace: ref.namespace ?? opts.namespace, labelSelector: selector });
-        // Only the pods of this version speak for this rollout; the previous version's pods are still serving.
+        // Only the pods of this rollout speak for it; the previous ones (still serving) may carry the same content
+        // version when only the manifests changed, so the workload's current revision decides where it is known.
         for (const pod of pods.items) {
           if (pod.metadata?.deletionTimestamp) continue;
           if (pod.metadata?.annotations?.[VERSION_ANNOTATION] !== opts.version) continue;
+          if (revision && pod.metadata?.labels?.[revision.label] !== revision.value) continue;
           const d = diagnosePod(pod);
           if (d && (!diagnosis || (d.definitive && !diagnosis.definitive))) diagnosis = d;
         }
