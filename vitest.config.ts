@@ -16,6 +16,9 @@ export default defineConfig({
           include: ['e2e/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
+          // The cluster, the Docker engine and two cores are shared by every suite: a test that fails is run once
+          // more before it counts, and the retry shows in the report (a real failure fails twice).
+          retry: 1,
           // One cluster, one Docker engine: e2e files run one at a time.
           fileParallelism: false,
           globalSetup: ['e2e/setup/global-setup.ts'],
