@@ -33,6 +33,12 @@ export interface SyncTransport {
   close(): Promise<void>;
 }
 
+/** A rule's `then` command, run to its end in the container; the output says why when it could not start. */
+async function runCommand(execer: ContainerExec, command: string[]): Promise<{ code: number; output: string }> {
+  const r = await runToEnd(execer, command);
+  return { code: r.code, output: r.output || r.message };
+}
+
 /** The container cannot run the persistent receiver (no perl, or exec refused). */
 export class ReceiverUnavailable extends Error {}
 
@@ -161,9 +167,8 @@ export class StreamTransport implements SyncTransport {
     }
   }
 
-  async run(command: string[]): Promise<{ code: number; output: string }> {
-    const r = await runToEnd(this.execer, command);
-    return { code: r.code, output: r.output || r.message };
+  run(command: string[]): Promise<{ code: number; output: string }> {
+    return runCommand(this.execer, command);
   }
 
   async close(): Promise<void> {
@@ -294,9 +299,8 @@ export class TarTransport implements SyncTransport {
     return undefined;
   }
 
-  async run(command: string[]): Promise<{ code: number; output: string }> {
-    const r = await runToEnd(this.execer, command);
-    return { code: r.code, output: r.output || r.message };
+  run(command: string[]): Promise<{ code: number; output: string }> {
+    return runCommand(this.execer, command);
   }
 
   async close(): Promise<void> {}
@@ -347,9 +351,8 @@ export class ArchiveTransport implements SyncTransport {
     return undefined;
   }
 
-  async run(command: string[]): Promise<{ code: number; output: string }> {
-    const r = await runToEnd(this.execer, command);
-    return { code: r.code, output: r.output || r.message };
+  run(command: string[]): Promise<{ code: number; output: string }> {
+    return runCommand(this.execer, command);
   }
 
   async close(): Promise<void> {}
