@@ -63,7 +63,7 @@ up_node_link() {
 
 up_containerd() {
   CONFIG_CHANGED=false
-  mkdir -p "$STATE/containerd/root" "$CNI_CONF_DIR" "$CNI_IPAM_DIR" /run/containerd
+  mkdir -p "$STATE/containerd/root" "$CNI_CONF_DIR" "$CNI_IPAM_DIR" "$CONTAINERD_RUN"
   local host
   for host in 127.0.0.1:5000 localhost:5000; do
     mkdir -p "$CERTS_D/$host"
@@ -78,7 +78,7 @@ EOF
   write_file "$STATE/containerd/config.toml" <<EOF
 version = 2
 root = "$STATE/containerd/root"
-state = "/run/containerd"
+state = "$CONTAINERD_RUN"
 oom_score = 0
 
 [grpc]
@@ -100,6 +100,7 @@ oom_score = 0
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$CONTAINERD_RUN/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CNI_CONF_DIR"
@@ -418,7 +419,7 @@ down_cluster() {
     remove_pod_network
     down_pod_forwarding
     unmount_under "$STATE/kubelet/root/"
-    unmount_under /run/containerd/
+    unmount_under "$CONTAINERD_RUN/"
     ip link show "$NODE_LINK" >/dev/null 2>&1 && ip link delete "$NODE_LINK"
     rm -f "$CLUSTER_MARKER"
   fi

@@ -15,7 +15,10 @@ ADMIN_KUBECONFIG=$KUBECONFIGS/admin.kubeconfig
 
 REGISTRY=127.0.0.1:5000
 DOCKER_SOCK=/var/run/docker.sock
-CONTAINERD_SOCK=/run/containerd/containerd.sock
+# The cluster's containerd keeps its socket and runtime state out of /run/containerd: dockerd takes any socket it
+# finds at /run/containerd/containerd.sock for a system containerd and will not start when that one is gone.
+CONTAINERD_RUN=/run/devloop-containerd
+CONTAINERD_SOCK=$CONTAINERD_RUN/containerd.sock
 
 # The node's own address: a bridge with no ports that only this machine can reach. The API server and the kubelet
 # listen here (pods reach the API server through the kubernetes Service, so it cannot be loopback).

@@ -19,8 +19,20 @@ up_docker() {
   if [ -S "$DOCKER_SOCK" ] && pgrep -x dockerd >/dev/null; then
     die "a dockerd is running but does not answer on $DOCKER_SOCK; stop it or fix it, then rerun"
   fi
+  forget_dead_system_containerd
   start_daemon dockerd dockerd --pidfile "$RUN_DIR/dockerd.self.pid" --host "unix://$DOCKER_SOCK"
   wait_until dockerd 60 docker_healthy
+}
+
+# dockerd uses a "system containerd" whenever /run/containerd/containerd.sock exists, and fails to start when
+# nothing answers there (a socket left behind by a containerd that was killed, e.g. by an older version of this
+# script). A socket nobody answers on is removed; a live system containerd is left alone and dockerd uses it.
+SYSTEM_CONTAINERD_SOCK=/run/containerd/containerd.sock
+forget_dead_system_containerd() {
+  [ -S "$SYSTEM_CONTAINERD_SOCK" ] || return 0
+  ctr --address "$SYSTEM_CONTAINERD_SOCK" version >/dev/null 2>&1 && return 0
+  log "removing $SYSTEM_CONTAINERD_SOCK: no containerd answers there, and dockerd would try to use it"
+  rm -f "$SYSTEM_CONTAINERD_SOCK" "$SYSTEM_CONTAINERD_SOCK.ttrpc"
 }
 
 down_docker() {
