@@ -159,6 +159,8 @@ describe('watchRepo', () => {
     repo = TempRepo.create().write({ 'a/one.txt': '1', 'a/b/two.txt': '2', 'c/three.txt': '3', 'top.txt': 't' });
     repo.commit();
     const w = await start(50, ['a/b']);
+    // Older than the clock slack of the catch-up below: these files are "already there".
+    await new Promise((r) => setTimeout(r, 300));
     await watcher!.setPaths(['a/b', 'c']);
     // Time for a scan that would report the files c/ already has; none may be reported.
     await new Promise((r) => setTimeout(r, 300));
@@ -181,6 +183,19 @@ describe('watchRepo', () => {
     writeFileSync(path.join(repo.dir, 'c/three.txt'), 'again');
     for (const p of ['top.txt', 'a/b/two.txt']) await w.seen(p);
     expect(w.all()).not.toContain('a/one.txt');
+  });
+
+  it('reports a file written into a newly watched directory while its watch is being set up', async () => {
+    repo = TempRepo.create().write({ 'a/one.txt': '1', 'c/three.txt': '3' });
+    repo.commit();
+    const w = await start(50, ['a']);
+    await new Promise((r) => setTimeout(r, 300));
+    const rescoped = watcher!.setPaths(['a', 'c']);
+    // Written before the new instance has even started its scan, which will find it as "already there".
+    writeFileSync(path.join(repo.dir, 'c/during.txt'), 'x');
+    await rescoped;
+    await w.seen('c/during.txt');
+    expect(w.all()).toEqual(['c/during.txt']);
   });
 });
 

@@ -1,5 +1,5 @@
-import type { Dirent } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { ExternalError } from '../errors.js';
@@ -169,6 +169,28 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
   // setPaths calls run one after the other.
   let rescoping = Promise.resolve();
 
+  /** Reports the files (and links) at or below `top` modified since `since` (ms since the epoch). */
+  async function reportChangedSince(top: string, since: number): Promise<void> {
+    if (closed || isSkipped(top)) return;
+    let entry: Stats;
+    try {
+      entry = await lstat(top);
+    } catch {
+      return;
+    }
+    if (!entry.isDirectory()) {
+      if (Math.max(entry.mtimeMs, entry.ctimeMs) >= since) batcher.add(rel(top));
+      return;
+    }
+    let names: string[];
+    try {
+      names = await readdir(top);
+    } catch {
+      return;
+    }
+    for (const name of names) await reportChangedSince(path.join(top, name), since);
+  }
+
   return {
     pause: () => batcher.hold(),
     resume: () => batcher.resume(),
@@ -177,12 +199,16 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
         .then(async () => {
           const next = narrowest(paths);
           if (closed || (next.length === watched.length && next.every((p, i) => p === watched[i]))) return;
+          const before = watched;
           watched = next;
+          const started = Date.now();
           // The new paths are watched before the old ones are let go, so nothing in both is missed in between
           // (a change seen by both is reported once: batches hold unique paths).
           const old = current;
           current = await watchPaths(next);
           await Promise.all(old.instances.map((w) => w.close()));
+          // What was written into a newly watched place while its instance was scanning was seen by no instance.
+          for (const p of next.filter((n) => !covers(before, n))) await reportChangedSince(abs(p), started - CLOCK_SLACK_MS);
           collectScanGarbage();
         })
         .catch(onError);
@@ -265,6 +291,14 @@ async function measure(dir: string, isSkipped: (abs: string) => boolean): Promis
     node.dirs.push(sub);
   }
   return node;
+}
+
+/** File timestamps come from the kernel's coarse clock, which may lag Date.now() by a tick. */
+const CLOCK_SLACK_MS = 100;
+
+/** Whether `p` is one of `paths` or below one of them (repo-relative; '' is the whole tree). */
+function covers(paths: readonly string[], p: string): boolean {
+  return paths.some((o) => o === '' || o === p || p.startsWith(`${o}/`));
 }
 
 /** The paths without those below another one on the list; [''] (everything) when the root is among them. */
