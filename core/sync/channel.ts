@@ -78,9 +78,21 @@ export function dockerExec(docker: Dockerode, container: string): ContainerExec 
       const stdout = new PassThrough();
       const stderr = new PassThrough();
       docker.modem.demuxStream(duplex, stdout, stderr);
+      let gone: Error | undefined;
       const stdin = new Writable({
         write(chunk: Buffer, _enc, done) {
-          duplex.write(chunk) ? done() : duplex.once('drain', () => done());
+          if (gone) return done(gone);
+          if (duplex.write(chunk)) return done();
+          // A connection that closes while full never drains: the write fails instead of waiting forever.
+          const settle = (err?: Error) => {
+            duplex.off('drain', onDrain);
+            duplex.off('close', onClose);
+            done(err);
+          };
+          const onDrain = () => settle();
+          const onClose = () => settle(gone ?? new Error(`exec in ${container} ended`));
+          duplex.once('drain', onDrain);
+          duplex.once('close', onClose);
         },
         final(done) {
           // Half-close: the process sees EOF on stdin while its output still arrives.
@@ -88,6 +100,9 @@ export function dockerExec(docker: Dockerode, container: string): ContainerExec 
           done();
         },
       });
+      // A failed write is reported through its callback (and so to the transport); the stream's own 'error' event
+      // would otherwise go unhandled.
+      stdin.on('error', () => undefined);
       const exit = new Promise<{ code: number; message: string }>((resolve) => {
         let done = false;
         const finish = async () => {
@@ -103,8 +118,14 @@ export function dockerExec(docker: Dockerode, container: string): ContainerExec 
           }
         };
         duplex.on('end', () => void finish());
-        duplex.on('close', () => void finish());
-        duplex.on('error', () => void finish());
+        duplex.on('close', () => {
+          gone ??= new Error(`exec in ${container} ended`);
+          void finish();
+        });
+        duplex.on('error', (err: Error) => {
+          gone ??= err;
+          void finish();
+        });
       });
       return { stdin, stdout, stderr, exit, close: () => duplex.destroy() };
     },

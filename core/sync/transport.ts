@@ -127,7 +127,7 @@ export class StreamTransport implements SyncTransport {
       }
     }
     frames.push(Buffer.from(`B ${id}\n`));
-    await write(this.proc, Buffer.concat(frames));
+    await this.write(Buffer.concat(frames));
     const errors = await done;
     if (this.endedReason && errors.length === 1 && errors[0] === this.endedReason) throw new ExternalError(this.endedReason);
     return { errors };
@@ -137,11 +137,24 @@ export class StreamTransport implements SyncTransport {
     const run = this.queue.then(async () => {
       if (this.endedReason) throw new ExternalError(this.endedReason);
       const done = new Promise<string[]>((resolve) => (this.listing = { files: [], resolve }));
-      await write(this.proc, Buffer.from(`S ${root}\n`));
+      await this.write(Buffer.from(`S ${root}\n`));
       return done;
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Writes to the receiver's stdin; fails when the stream ends first (a container that dies mid-write may never
+   * call the write back, and a batch waiting on it would hold every later one).
+   */
+  private write(data: Buffer): Promise<void> {
+    return Promise.race([
+      write(this.proc, data),
+      this.ended.then((reason) => {
+        throw new ExternalError(reason);
+      }),
+    ]);
   }
 
   private onLine(line: string): void {

@@ -20,8 +20,10 @@ describe('EngineCommands of a running loop', () => {
   const bus = new EngineBus();
   bus.subscribe((e) => events.push(e));
   const since = (n: number, type: string) => events.slice(n).filter((e) => e.type === type);
+  // On a timeout, the events since `from` say where the loop got to.
+  const recent = (from: number) => events.slice(from).map((e) => `  ${JSON.stringify(e).slice(0, 240)}`).join('\n');
   const waitEvent = (what: string, from: number, match: (e: EngineEvent) => boolean, timeoutMs = 60_000) =>
-    waitFor(what, async () => events.slice(from).find(match), { timeoutMs, intervalMs: 50 });
+    waitFor(what, async () => events.slice(from).find(match), { timeoutMs, intervalMs: 50, describe: async () => `events since:\n${recent(from)}` });
   const served = async (port: number, p: string) => (await fetch(`http://127.0.0.1:${port}${p}`, { signal: AbortSignal.timeout(3000) })).text();
 
   let port: number;
