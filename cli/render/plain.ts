@@ -65,6 +65,8 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
       return [red(`${svc(e.service)} deploy failed: ${e.message}`)];
     case 'rollout.progress':
       return [`${svc(e.service)} ${e.ready}/${e.desired} ready${e.message ? ` (${e.message})` : ''}`];
+    case 'pods.changed':
+      return opts.verbose ? [dim(`${svc(e.service)} pods ${e.ready}/${e.total} ready`)] : [];
     case 'rollout.ready':
       return [green(`${svc(e.service)} ready in ${seconds(e.durationMs)}`)];
     case 'rollout.failed':

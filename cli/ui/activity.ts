@@ -43,7 +43,7 @@ const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set<EngineEvent['type']>([
   'run.started', 'plan.computed', 'namespace.created', 'service.current', 'build.started', 'build.step', 'build.log',
   'build.finished', 'build.skipped', 'build.failed', 'build.blocked', 'deliver.started', 'deliver.progress',
   'deliver.finished', 'deliver.failed', 'deploy.applied', 'deploy.pruned', 'deploy.failed', 'rollout.progress',
-  'rollout.ready', 'rollout.failed', 'down.deleted', 'down.kept', 'warning', 'run.finished', 'watch.started',
+  'rollout.ready', 'rollout.failed', 'pods.changed', 'down.deleted', 'down.kept', 'warning', 'run.finished', 'watch.started',
   'watch.paused', 'watch.batch', 'watch.failed', 'pass.started', 'pass.finished', 'config.reloaded', 'config.failed',
   'sync.connected', 'sync.disconnected', 'sync.finished', 'sync.refused', 'sync.failed', 'sync.command',
   'forward.ready', 'forward.failed', 'log.line', 'loop.stopped',

@@ -41,6 +41,8 @@ export type EngineEvent =
   | { type: 'deploy.failed'; at: number; service: string; message: string }
   | { type: 'rollout.progress'; at: number; service: string; ready: number; desired: number; message?: string }
   | { type: 'rollout.ready'; at: number; service: string; durationMs: number }
+  /** The service's pods (containers on Docker) as the loop follows them: `ready` of `total` not being deleted. */
+  | { type: 'pods.changed'; at: number; service: string; ready: number; total: number }
   | { type: 'rollout.failed'; at: number; service: string; reason: string; message: string }
   | { type: 'down.deleted'; at: number; object: string }
   | { type: 'down.kept'; at: number; object: string; reason: string }

@@ -97,6 +97,8 @@ class DevLoop {
   private forwards = new Map<string, PortForward[]>();
   private logs = new Map<string, LogFollow>();
   private readonly logsSeen = new Set<string>();
+  /** The pods picture last reported per service ("ready/total"). */
+  private readonly podCounts = new Map<string, string>();
   private watcher: RepoWatcher | undefined;
   private followersStop: (() => void) | undefined;
   private readonly startedAt = Date.now();
@@ -371,7 +373,8 @@ class DevLoop {
     const target = this.opts.target;
     if (target.kind === 'docker') return;
     for (const s of this.project.services) {
-      const pods = byService.get(s.name) ?? { running: [] };
+      const pods: ServicePods = byService.get(s.name) ?? { running: [], total: 0, readyCount: 0 };
+      this.reportPods(s.name, pods.readyCount, pods.total);
       const own = pods.running.filter((c) => repositoryOf(c.image) === repositoryOf(s.image) || repositoryOf(c.image).endsWith(`/${repositoryOf(s.image)}`));
       const sync = this.syncs.get(s.name);
       if (sync) {
@@ -404,6 +407,7 @@ class DevLoop {
     if (this.stopping) return;
     for (const s of this.project.services) {
       const c = byService.get(s.name);
+      this.reportPods(s.name, c ? 1 : 0, c ? 1 : 0);
       const sync = this.syncs.get(s.name);
       if (sync) {
         const seen = this.attempted.get(s.name)!;
@@ -429,6 +433,13 @@ class DevLoop {
         return followDockerLog(await this.dockerClient(), c.container, since, onLine);
       }, c.container);
     }
+  }
+
+  private reportPods(service: string, ready: number, total: number): void {
+    const counts = `${ready}/${total}`;
+    if (this.podCounts.get(service) === counts) return;
+    this.podCounts.set(service, counts);
+    this.emit({ type: 'pods.changed', service, ready, total });
   }
 
   private followLog(

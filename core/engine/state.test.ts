@@ -24,4 +24,14 @@ describe('EngineBus', () => {
     expect(snapshot?.services.web).toMatchObject({ phase: 'blocked', problem: 'not built: api failed' });
     expect(snapshot?.finished).toEqual({ ok: false, durationMs: 10, failed: ['api', 'web'] });
   });
+
+  it('takes the pods of a service that was already current from the loop, not from a rollout', () => {
+    const bus = new EngineBus();
+    bus.emit({ type: 'plan.computed', services: [{ name: 'api', version: 'v1', image: 'r/api:v1', dependsOn: [] }] });
+    bus.emit({ type: 'service.current', service: 'api', version: 'v1' });
+    bus.emit({ type: 'pods.changed', service: 'api', ready: 1, total: 2 });
+    expect(bus.snapshot().services.api).toMatchObject({ ready: 1, desired: 2 });
+    bus.emit({ type: 'pods.changed', service: 'api', ready: 2, total: 2 });
+    expect(bus.snapshot().services.api).toMatchObject({ ready: 2, desired: 2 });
+  });
 });

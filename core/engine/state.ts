@@ -129,6 +129,8 @@ export function reduce(state: EngineState, event: EngineEvent): EngineState {
       return update(state, event.service, () => ({ ready: event.ready, desired: event.desired }));
     case 'rollout.ready':
       return update(state, event.service, () => ({ phase: 'ready' }));
+    case 'pods.changed':
+      return update(state, event.service, () => ({ ready: event.ready, desired: event.total }));
     case 'rollout.failed':
       return update(state, event.service, () => ({ phase: 'rollout-failed', problem: `${event.reason}: ${event.message}` }));
     case 'warning':

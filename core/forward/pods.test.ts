@@ -38,7 +38,9 @@ describe('summarise', () => {
     );
     expect(s.get('web')!.running.map((c) => c.key)).toEqual(['web-1/app#0', 'web-2/app#2']);
     expect(s.get('web')!.ready).toBe('web-2');
+    // The one being deleted does not count; the one still creating counts, not ready.
+    expect(s.get('web')).toMatchObject({ total: 3, readyCount: 2 });
     expect(s.get('web')!.running[0]!.image).toBe('127.0.0.1:5000/shop/web:abc');
-    expect(s.get('api')).toEqual({ running: [expect.objectContaining({ key: 'api-1/app#0' })] });
+    expect(s.get('api')).toEqual({ running: [expect.objectContaining({ key: 'api-1/app#0' })], total: 1, readyCount: 0 });
   });
 });

@@ -16,6 +16,9 @@ export interface RunningContainer {
 /** A snapshot of a service's pods: which containers run, and which pod is ready to receive traffic. */
 export interface ServicePods {
   running: RunningContainer[];
+  /** Pods not being deleted, and those of them that are Ready. */
+  total: number;
+  readyCount: number;
   /** The newest Ready pod, not being deleted. */
   ready?: string;
 }
@@ -97,8 +100,9 @@ export function summarise(pods: k8s.V1Pod[], serviceLabel: string): Map<string, 
     const service = pod.metadata?.labels?.[serviceLabel];
     const name = pod.metadata?.name;
     if (!service || !name) continue;
-    const entry = out.get(service) ?? out.set(service, { running: [] }).get(service)!;
+    const entry = out.get(service) ?? out.set(service, { running: [], total: 0, readyCount: 0 }).get(service)!;
     if (pod.metadata?.deletionTimestamp) continue;
+    entry.total++;
     const images = new Map((pod.spec?.containers ?? []).map((c) => [c.name, c.image ?? '']));
     for (const s of pod.status?.containerStatuses ?? []) {
       if (!s.state?.running) continue;
@@ -114,6 +118,7 @@ export function summarise(pods: k8s.V1Pod[], serviceLabel: string): Map<string, 
     }
     const ready = pod.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True');
     if (ready) {
+      entry.readyCount++;
       const since = new Date((ready.lastTransitionTime as unknown as string) ?? 0).getTime();
       if (!entry.ready || since > (readySince.get(service) ?? 0)) {
         entry.ready = name;
