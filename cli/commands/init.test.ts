@@ -1,27 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { TempRepo } from '../../core/workspace/temp-repo.js';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-in-process.js';
+import { SHOP_FILES, tempRepos } from './testing.js';
 
-const repos: TempRepo[] = [];
-afterEach(() => {
-  while (repos.length) repos.pop()!.remove();
-});
+const newRepo = tempRepos();
 
 const devloop = runCli;
-
-function shop(): TempRepo {
-  const repo = TempRepo.create();
-  repos.push(repo);
-  repo.write({
-    'services/orders/Dockerfile': 'FROM scratch\n',
-    'services/orders/go.mod': 'module orders\nreplace common => ../../libs/common\n',
-    'services/payments/Dockerfile': 'FROM scratch\n',
-    'libs/common/go.mod': 'module common\n',
-    'libs/common/x.go': 'package common\n',
-  });
-  return repo;
-}
+const shop = () => newRepo(SHOP_FILES);
 
 describe('devloop init', () => {
   it('writes the devloop.yaml it inferred, which plan then uses', async () => {
@@ -47,9 +32,7 @@ describe('devloop init', () => {
   });
 
   it('exits 2 when there is no Dockerfile', async () => {
-    const repo = TempRepo.create();
-    repos.push(repo);
-    repo.write({ 'README.md': 'nothing to build\n' });
+    const repo = newRepo({ 'README.md': 'nothing to build\n' });
     const r = await devloop(`--cwd=${repo.dir}`, 'init');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('no Dockerfile found');

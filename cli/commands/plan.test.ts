@@ -1,26 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TempRepo } from '../../core/workspace/temp-repo.js';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-in-process.js';
+import { SHOP_FILES, tempRepos } from './testing.js';
 
-const repos: TempRepo[] = [];
-afterEach(() => {
-  while (repos.length) repos.pop()!.remove();
-});
+const newRepo = tempRepos();
 
 const devloop = runCli;
-
-function shop(): TempRepo {
-  const repo = TempRepo.create();
-  repos.push(repo);
-  repo.write({
-    'services/orders/Dockerfile': 'FROM scratch\n',
-    'services/orders/go.mod': 'module orders\nreplace common => ../../libs/common\n',
-    'services/payments/Dockerfile': 'FROM scratch\n',
-    'libs/common/go.mod': 'module common\n',
-    'libs/common/x.go': 'package common\n',
-  });
-  return repo;
-}
+const shop = () => newRepo(SHOP_FILES);
 
 describe('devloop plan', () => {
   it('--json prints exactly one JSON document', async () => {

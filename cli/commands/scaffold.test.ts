@@ -1,20 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { TempRepo } from '../../core/workspace/temp-repo.js';
+import { describe, expect, it } from 'vitest';
+import type { TempRepo } from '../../core/workspace/temp-repo.js';
 import { runCli } from '../run-in-process.js';
+import { tempRepos } from './testing.js';
 
-const repos: TempRepo[] = [];
-afterEach(() => {
-  while (repos.length) repos.pop()!.remove();
-});
-
+const newRepo = tempRepos();
 const devloop = runCli;
 
 function shop(): TempRepo {
-  const repo = TempRepo.create();
-  repos.push(repo);
-  repo.write({
+  const repo = newRepo({
     'devloop.yaml': 'version: 1\nname: shop\nservices:\n  - name: api # the API\n    path: services/api\n',
     'services/api/Dockerfile': 'FROM scratch\n',
   });
