@@ -44,40 +44,27 @@ if ! have_all "${COMPONENTS[@]}"; then
   done
 fi
 
-ETCD_OUT="$CACHE/bin/etcd-$ETCD_VERSION"
-if [ ! -x "$ETCD_OUT/etcd" ]; then
-  mod="$CACHE/src/etcd-$ETCD_VERSION"; mkdir -p "$mod" "$ETCD_OUT"; cd "$mod"
-  if [ ! -f go.mod ]; then
-    printf 'module devloop.local/etcdbuild\n\ngo 1.25.0\n' > go.mod
-    go get -tool "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-  fi
-  echo "$(date -u +%T) building etcd $ETCD_VERSION" >&2
-  go build -trimpath -ldflags "-s -w" -o "$ETCD_OUT/etcd.tmp" go.etcd.io/etcd/server/v3
-  mv "$ETCD_OUT/etcd.tmp" "$ETCD_OUT/etcd"
-fi
+# build_module_tool <name> <version> <package> [ldflags]: one program from its Go module (no replace directives
+# needed), into $CACHE/bin/<name>-<version>/<name>, unless it is there already.
+build_module_tool() {
+  local name=$1 version=$2 pkg=$3 ldflags=${4:-}
+  local out="$CACHE/bin/$name-$version" mod="$CACHE/src/$name-$version"
+  [ -x "$out/$name" ] && return 0
+  mkdir -p "$mod" "$out"
+  (
+    cd "$mod"
+    if [ ! -f go.mod ]; then
+      printf 'module devloop.local/%sbuild\n\ngo 1.25.0\n' "$name" > go.mod
+      go get -tool "$pkg@$version"
+    fi
+    echo "$(date -u +%T) building $name $version" >&2
+    go build -trimpath -ldflags "-s -w $ldflags" -o "$out/$name.tmp" "$pkg"
+  )
+  mv "$out/$name.tmp" "$out/$name"
+}
 
-COREDNS_OUT="$CACHE/bin/coredns-$COREDNS_VERSION"
-if [ ! -x "$COREDNS_OUT/coredns" ]; then
-  mod="$CACHE/src/coredns-$COREDNS_VERSION"; mkdir -p "$mod" "$COREDNS_OUT"; cd "$mod"
-  if [ ! -f go.mod ]; then
-    printf 'module devloop.local/corednsbuild\n\ngo 1.25.0\n' > go.mod
-    go get -tool "github.com/coredns/coredns@$COREDNS_VERSION"
-  fi
-  echo "$(date -u +%T) building coredns $COREDNS_VERSION" >&2
-  go build -trimpath -ldflags "-s -w" -o "$COREDNS_OUT/coredns.tmp" github.com/coredns/coredns
-  mv "$COREDNS_OUT/coredns.tmp" "$COREDNS_OUT/coredns"
-fi
+build_module_tool etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3
+build_module_tool coredns "$COREDNS_VERSION" github.com/coredns/coredns
 # helm, for rendering Helm charts (`helm template`) in tests and for users.
-HELM_OUT="$CACHE/bin/helm-$HELM_VERSION"
-if [ ! -x "$HELM_OUT/helm" ]; then
-  mod="$CACHE/src/helm-$HELM_VERSION"; mkdir -p "$mod" "$HELM_OUT"; cd "$mod"
-  if [ ! -f go.mod ]; then
-    printf 'module devloop.local/helmbuild\n\ngo 1.25.0\n' > go.mod
-    go get -tool "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  fi
-  echo "$(date -u +%T) building helm $HELM_VERSION" >&2
-  go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    -o "$HELM_OUT/helm.tmp" helm.sh/helm/v3/cmd/helm
-  mv "$HELM_OUT/helm.tmp" "$HELM_OUT/helm"
-fi
+build_module_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 echo "$OUT"
