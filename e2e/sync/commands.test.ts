@@ -9,11 +9,12 @@ import { contentVersions } from '../../core/engine/versions.js';
 import { UserError } from '../../core/errors.js';
 import { docker } from '../support/docker.js';
 import { infraEnv, uniqueName, waitFor } from '../support/env.js';
-import { freePort, syncFixtureRepo } from './session.js';
+import { freePort, removeDockerProject, syncFixtureRepo } from './session.js';
 
 // The engine's commands (what the dashboard's keys call) against a running loop, in-process, on local Docker.
 describe('EngineCommands of a running loop', () => {
-  const container = 'devloop-syncdemo-web';
+  const projectName = uniqueName('syncdemo');
+  const container = `devloop-${projectName}-web`;
   let repo: Awaited<ReturnType<typeof syncFixtureRepo>>;
   let loop: RunningLoop | undefined;
   const events: EngineEvent[] = [];
@@ -30,7 +31,7 @@ describe('EngineCommands of a running loop', () => {
   beforeAll(async () => {
     infraEnv();
     port = await freePort();
-    repo = await syncFixtureRepo(port);
+    repo = await syncFixtureRepo(port, projectName);
     const project = await loadProject(repo.dir);
     loop = await startLoop(bus, {
       dir: repo.dir,
@@ -44,7 +45,7 @@ describe('EngineCommands of a running loop', () => {
 
   afterAll(async () => {
     await loop?.commands.stop({ cleanup: true }).catch(() => undefined);
-    await docker().getContainer(container).remove({ force: true }).catch(() => undefined);
+    await removeDockerProject(projectName);
     await repo?.cleanup();
   });
 

@@ -4,13 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { docker } from '../support/docker.js';
 import { uniqueName, waitFor } from '../support/env.js';
 import { buildCli } from '../up/harness.js';
-import { freePort, LoopProcess, syncFixtureRepo, treeDigest } from './session.js';
+import { freePort, LoopProcess, removeDockerProject, syncFixtureRepo, treeDigest } from './session.js';
 
 // The same loop on the local Docker target: the sync stream through docker exec, the container followed by
 // Docker's events, its output streamed.
 describe('devloop up --target docker: the inner loop on local containers', () => {
   const developer = uniqueName('e2e-dsync');
-  const container = 'devloop-syncdemo-web';
+  const project = uniqueName('syncdemo');
+  const container = `devloop-${project}-web`;
   let repo: Awaited<ReturnType<typeof syncFixtureRepo>>;
   let loop: LoopProcess | undefined;
   let port: number;
@@ -32,13 +33,13 @@ describe('devloop up --target docker: the inner loop on local containers', () =>
   beforeAll(async () => {
     buildCli();
     port = await freePort();
-    repo = await syncFixtureRepo(port);
+    repo = await syncFixtureRepo(port, project);
     loop = new LoopProcess(repo.dir, developer, ['--target', 'docker', '--cleanup']);
   });
 
   afterAll(async () => {
     loop?.kill();
-    await docker().getContainer(container).remove({ force: true }).catch(() => undefined);
+    await removeDockerProject(project);
     await repo?.cleanup();
   });
 

@@ -5,6 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { infraEnv, repoRoot } from '../support/env.js';
+import { docker } from '../support/docker.js';
 
 export const SYNC_FIXTURE = path.join(repoRoot, 'e2e/sync/fixture');
 
@@ -101,12 +102,17 @@ export class LoopProcess {
 }
 
 /** A copy of the sync fixture as a git repository, with the given local port in devloop.yaml. */
-export async function syncFixtureRepo(port: number): Promise<{ dir: string; git(...args: string[]): string; cleanup(): Promise<void> }> {
+/**
+ * The sync fixture in a new git repo, forwarding `port`. `project` renames the project (and so, on the Docker
+ * target, its container and network), so that runs sharing one Docker engine do not collide; Kubernetes runs keep
+ * the default (the manifests name the image `syncdemo/web`; each run has a namespace of its own).
+ */
+export async function syncFixtureRepo(port: number, project = 'syncdemo'): Promise<{ dir: string; git(...args: string[]): string; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'devloop-sync-'));
   await cp(SYNC_FIXTURE, dir, { recursive: true });
   const yaml = path.join(dir, 'devloop.yaml');
   const { writeFile } = await import('node:fs/promises');
-  await writeFile(yaml, (await readFile(yaml, 'utf8')).replace('18190:8080', `${port}:8080`));
+  await writeFile(yaml, (await readFile(yaml, 'utf8')).replace('18190:8080', `${port}:8080`).replace(/^name: syncdemo$/m, `name: ${project}`));
   const git = (...args: string[]) =>
     execFileSync('git', ['-c', 'user.name=e2e', '-c', 'user.email=e2e@devloop.invalid', ...args], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
   git('init', '-q', '-b', 'main');
@@ -149,4 +155,14 @@ export async function treeDigest(dir: string): Promise<string> {
   };
   await walk('');
   return hash.digest('hex');
+}
+
+/** Removes what a Docker-target run of the fixture under `project` leaves: its container, network and images. */
+export async function removeDockerProject(project: string): Promise<void> {
+  const engine = docker();
+  await engine.getContainer(`devloop-${project}-web`).remove({ force: true }).catch(() => undefined);
+  await engine.getNetwork(`devloop-${project}`).remove().catch(() => undefined);
+  for (const image of await engine.listImages({ filters: JSON.stringify({ reference: [`${project}/*`] }) })) {
+    await engine.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+  }
 }
