@@ -67,6 +67,8 @@ export async function followDockerLog(docker: Dockerode, container: string, sinc
   out.pipe(sink);
   stream.on('end', () => out.end());
   stream.on('close', () => out.end());
+  // A connection the engine drops (it restarts, say) ends the log like any other end, not as an unhandled error.
+  stream.on('error', () => out.end());
   const done = new Promise<void>((resolve) => sink.on('finish', () => resolve()));
   return { close: () => stream.destroy(), done };
 }
