@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, formatError, UserError } from '../core/errors.js';
 
@@ -30,9 +31,23 @@ export function commandName(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** devloop's own version: from the package.json above this module (cli/ in sources, dist/cli/ when built). */
+export function devloopVersion(): string {
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'devloop' && pkg.version) return pkg.version;
+    } catch {
+      // Not this one.
+    }
+  }
+  return 'unknown';
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('devloop')
     .description('The inner dev loop for microservice monorepos on Kubernetes')
+    .version(devloopVersion(), '-V, --version', 'print devloop\'s version')
     .option('-C, --cwd <dir>', 'run as if started in <dir>')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
