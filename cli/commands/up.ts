@@ -36,7 +36,7 @@ export function register(program: Command): void {
       if (!flags.once) {
         const { runLoop, quietMs } = await import('./up-loop.js');
         quietMs(flags.quiet);
-        const session = await openSession(workDir(program), flags, renderer !== 'dashboard');
+        const session = await openSession(workDir(program), flags, renderer !== 'dashboard', { needsServices: true });
         // In a terminal the dashboard shows the first pass too, and gets the loop's commands once it runs.
         const dashboard = renderer === 'dashboard' ? await (await import('../ui/start.js')).startLoopDashboard(session, { cleanup: !!flags.cleanup }) : undefined;
         try {
@@ -52,7 +52,7 @@ export function register(program: Command): void {
         }
         return;
       }
-      const session = await openSession(workDir(program), flags, renderer !== 'dashboard');
+      const session = await openSession(workDir(program), flags, renderer !== 'dashboard', { needsServices: true });
       const versions = session.versions;
       const { upOnce } = await import('../../core/engine/up.js');
       const controller = new AbortController();

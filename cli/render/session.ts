@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadProject } from '../../core/config/load.js';
+import { displayPath } from '../../core/config/paths.js';
 import type { ProjectConfig } from '../../core/config/types.js';
 import { EngineBus } from '../../core/engine/state.js';
 import { resolveDeveloper, selectTarget, type Target, type TargetOptions } from '../../core/target/select.js';
@@ -33,20 +34,30 @@ export interface Session {
 }
 
 /** Loads the project, picks the target and wires a renderer (plain lines or JSON lines) to a new engine bus. */
-export async function openSession(dir: string, flags: CommonFlags, withRenderer = true): Promise<Session & { versions: Record<string, string> }> {
+export async function openSession(
+  dir: string,
+  flags: CommonFlags,
+  withRenderer = true,
+  opts: { needsServices?: boolean } = {},
+): Promise<Session & { versions: Record<string, string> }> {
   if (flags.target !== undefined && flags.target !== 'docker' && flags.target !== 'kubernetes') {
     throw new UserError(`--target must be "kubernetes" or "docker", not "${flags.target}"`);
   }
   // The Kubernetes client takes a while to load: start it now, alongside config loading and content hashing.
   if (flags.target !== 'docker' && kubeconfigFiles().length > 0) void preloadKubeClient();
   const project = await loadProject(dir);
-  const opts: TargetOptions = {
+  if (opts.needsServices && project.services.length === 0) {
+    throw new UserError(`nothing to run: ${project.file ? `${displayPath(project.file)} declares no services` : `no devloop.yaml, and no Dockerfile under ${project.root}`}`, {
+      hint: '`devloop scaffold` creates a service; devloop treats every directory with a Dockerfile as one (`devloop init` writes them into devloop.yaml)',
+    });
+  }
+  const targetOpts: TargetOptions = {
     ...(flags.target ? { target: flags.target as 'docker' | 'kubernetes' } : {}),
     ...(flags.context ? { context: flags.context } : {}),
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
   };
   const [developer, versions] = await Promise.all([resolveDeveloper(project), contentVersions(project)]);
-  const target = await selectTarget(project, developer, opts);
+  const target = await selectTarget(project, developer, targetOpts);
   const bus = new EngineBus();
   if (withRenderer) {
     // A reader that goes away (`devloop up --json | head`) ends the output, not the run: the pass still finishes.
