@@ -99,8 +99,23 @@ export function kubeCallFailed(call: string, err: unknown): Error {
     message = String((body as { message: unknown }).message);
   }
   if (code === 403) return new UserError(`${call} was forbidden: ${message}`, { hint: 'ask for access to this namespace, or choose another with --namespace' });
-  if (code === undefined && /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|socket hang up/.test(message)) {
+  // fetch says only "fetch failed"; why (refused, unknown host, TLS) is in its chain of causes.
+  const why = causeChain(err);
+  if (why.length > 0) message = `${message} (${why.join(': ')})`;
+  if (code === undefined && /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ECONNRESET|socket hang up/.test(message)) {
     return new UserError(`cannot reach the Kubernetes API for ${call}: ${message}`, { hint: 'is the cluster running? check `kubectl cluster-info`' });
   }
   return new ExternalError(`${call} failed${code ? ` (HTTP ${code})` : ''}: ${message}`, { cause: err });
+}
+
+/** The messages of an error's causes, outermost first, without repeats. */
+function causeChain(err: unknown): string[] {
+  const out: string[] = [];
+  const seen = new Set<unknown>();
+  for (let c = (err as { cause?: unknown })?.cause; c && !seen.has(c); c = (c as { cause?: unknown }).cause) {
+    seen.add(c);
+    const m = c instanceof Error ? c.message : String(c);
+    if (m && !out.includes(m)) out.push(m);
+  }
+  return out;
 }
