@@ -8,7 +8,7 @@ export function register(program: Command): void {
     .option('--keep-namespace', 'leave the namespace in place')
     .option('--json', 'print one JSON object per event')
     .action(async (flags: CommonFlags & { keepNamespace?: boolean }) => {
-      const session = await openSession(workDir(program), flags);
+      const session = await openSession(workDir(program), flags, true, { needsRegistry: false });
       const { down } = await import('../../core/engine/down.js');
       await down(session.bus, { project: session.project, developer: session.developer, target: session.target, keepNamespace: !!flags.keepNamespace });
     });

@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .description('show what runs where for each service and whether it matches the working tree')
     .option('--json', 'print the status as one JSON object')
     .action(async (flags: CommonFlags) => {
-      const session = await openSession(workDir(program), flags, false);
+      const session = await openSession(workDir(program), flags, false, { needsRegistry: false });
       const { collectStatus } = await import('../../core/engine/status.js');
       const report = await collectStatus(session.project, session.developer, session.target, session.versions);
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatStatus(report, useColor(process.stdout)));

@@ -38,7 +38,7 @@ export async function openSession(
   dir: string,
   flags: CommonFlags,
   withRenderer = true,
-  opts: { needsServices?: boolean } = {},
+  opts: { needsServices?: boolean; needsRegistry?: boolean } = {},
 ): Promise<Session & { versions: Record<string, string> }> {
   if (flags.target !== undefined && flags.target !== 'docker' && flags.target !== 'kubernetes') {
     throw new UserError(`--target must be "kubernetes" or "docker", not "${flags.target}"`);
@@ -55,6 +55,7 @@ export async function openSession(
     ...(flags.target ? { target: flags.target as 'docker' | 'kubernetes' } : {}),
     ...(flags.context ? { context: flags.context } : {}),
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
+    ...(opts.needsRegistry === false ? { needsRegistry: false } : {}),
   };
   const [developer, versions] = await Promise.all([resolveDeveloper(project), contentVersions(project)]);
   const target = await selectTarget(project, developer, targetOpts);

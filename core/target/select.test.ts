@@ -59,6 +59,8 @@ describe('selectTarget', () => {
     const err = await selectTarget(project, 'ada', {}).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).hint).toMatch(/DEVLOOP_REGISTRY/);
+    // Reading what runs, or removing it, delivers no image: no registry needed.
+    expect(await selectTarget(project, 'ada', { needsRegistry: false })).toMatchObject({ kind: 'remote', registry: '', namespace: 'shop-ada' });
     process.env.DEVLOOP_REGISTRY = '127.0.0.1:5000';
     const t = await selectTarget({ ...project, registry: 'ignored.example' }, 'ada', { namespace: 'mine' });
     expect(t).toMatchObject({ kind: 'remote', registry: '127.0.0.1:5000', namespace: 'mine' });

@@ -10,6 +10,8 @@ export interface TargetOptions {
   target?: 'docker' | 'kubernetes';
   context?: string;
   namespace?: string;
+  /** Whether images will be delivered (default true): reading what runs (status) or removing it (down) needs no registry. */
+  needsRegistry?: boolean;
 }
 
 export type Target =
@@ -56,7 +58,7 @@ export async function selectTarget(project: ProjectConfig, developer: string, op
     return { kind: 'kind', cluster, kube, namespace, where: `${kube.context}/${namespace}` };
   }
   const registry = (process.env.DEVLOOP_REGISTRY ?? project.registry ?? '').replace(/\/+$/, '');
-  if (!registry) {
+  if (!registry && opts.needsRegistry !== false) {
     throw new UserError(`kube context "${kube.context}" is not a kind cluster, so images must go through a registry, and none is configured`, {
       hint: 'set `registry:` in devloop.yaml or DEVLOOP_REGISTRY (e.g. 127.0.0.1:5000), or use --target docker',
     });
