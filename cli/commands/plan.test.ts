@@ -72,4 +72,12 @@ describe('devloop plan', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--base nope: no such commit in this repository');
   });
+
+  it('says on stderr that there are no services, and how to add one', async () => {
+    const repo = newRepo({ 'README.md': 'nothing yet\n' });
+    const r = await devloop(`--cwd=${repo.dir}`, 'plan');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('0 of 0 services to rebuild');
+    expect(r.stderr).toContain(`no services: no devloop.yaml, and no Dockerfile under ${repo.dir}\nhint: \`devloop scaffold\` creates a service`);
+  });
 });

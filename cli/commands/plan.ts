@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import path from 'node:path';
+import { noServices } from '../../core/config/discover.js';
 import { findProjectRoot, loadProject } from '../../core/config/load.js';
 import { computePlan, startPlanRead, type Plan } from '../../core/changes/plan.js';
 import { gitTimings } from '../../core/workspace/git.js';
@@ -24,6 +25,8 @@ export function register(program: Command): void {
         if (plan.base === null && plan.baseNote) process.stderr.write(`note: ${plan.baseNote}\n`);
       } else {
         process.stdout.write(renderPlan(plan));
+        const empty = noServices(project);
+        if (empty) process.stderr.write(`no services: ${empty.message}\nhint: ${empty.hint}\n`);
       }
       if (process.env.DEVLOOP_TIMINGS) process.stderr.write(`${JSON.stringify(timingReport())}\n`);
     });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadProject } from '../../core/config/load.js';
-import { displayPath } from '../../core/config/paths.js';
+import { noServices } from '../../core/config/discover.js';
 import type { ProjectConfig } from '../../core/config/types.js';
 import { EngineBus } from '../../core/engine/state.js';
 import { resolveDeveloper, selectTarget, type Target, type TargetOptions } from '../../core/target/select.js';
@@ -46,11 +46,8 @@ export async function openSession(
   // The Kubernetes client takes a while to load: start it now, alongside config loading and content hashing.
   if (flags.target !== 'docker' && kubeconfigFiles().length > 0) void preloadKubeClient();
   const project = await loadProject(dir);
-  if (opts.needsServices && project.services.length === 0) {
-    throw new UserError(`nothing to run: ${project.file ? `${displayPath(project.file)} declares no services` : `no devloop.yaml, and no Dockerfile under ${project.root}`}`, {
-      hint: '`devloop scaffold` creates a service; devloop treats every directory with a Dockerfile as one (`devloop init` writes them into devloop.yaml)',
-    });
-  }
+  const empty = opts.needsServices ? noServices(project) : undefined;
+  if (empty) throw new UserError(`nothing to run: ${empty.message}`, { hint: empty.hint });
   const targetOpts: TargetOptions = {
     ...(flags.target ? { target: flags.target as 'docker' | 'kubernetes' } : {}),
     ...(flags.context ? { context: flags.context } : {}),

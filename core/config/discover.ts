@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { GitRepo, splitNul } from '../workspace/git.js';
-import { toDnsLabel } from './paths.js';
+import { displayPath, toDnsLabel } from './paths.js';
 import type { ProjectConfig, ServiceConfig } from './types.js';
 
 /** Directories whose Dockerfiles are not services: dependencies, vendored code, test fixtures. */
@@ -133,4 +133,13 @@ async function isDirectory(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Why a project has no services, and how to add one; undefined when it has some. */
+export function noServices(project: ProjectConfig): { message: string; hint: string } | undefined {
+  if (project.services.length > 0) return undefined;
+  return {
+    message: project.file ? `${displayPath(project.file)} declares no services` : `no devloop.yaml, and no Dockerfile under ${project.root}`,
+    hint: '`devloop scaffold` creates a service; devloop treats every directory with a Dockerfile as one (`devloop init` writes them into devloop.yaml)',
+  };
 }
