@@ -16,21 +16,15 @@ import { collectScanGarbage } from '../watch/memory.js';
 import type { LogFollow } from '../forward/logs.js';
 import type { PortForward } from '../forward/portforward.js';
 import type { ServicePods } from '../forward/pods.js';
-import type { Target } from '../target/select.js';
 import type { EngineCommands } from './commands.js';
 import type { EngineBus } from './state.js';
-import { upOnce } from './up.js';
+import { upOnce, type UpOptions } from './up.js';
 import { contentVersions } from './versions.js';
 
-export interface LoopOptions {
+/** What each pass is run with (`upOnce`), plus what the loop itself needs. */
+export interface LoopOptions extends Pick<UpOptions, 'project' | 'developer' | 'target' | 'versions' | 'parallel' | 'timeoutMs'> {
   /** Where devloop.yaml is loaded from again when it changes. */
   dir: string;
-  project: ProjectConfig;
-  developer: string;
-  target: Target;
-  versions: Record<string, string>;
-  parallel?: number;
-  timeoutMs?: number;
   /** Quiet period of the file watcher. Default 50 ms. */
   quietMs?: number;
 }

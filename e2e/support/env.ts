@@ -46,6 +46,19 @@ export function infraEnv(): InfraEnv {
   return cached;
 }
 
+/** The environment a devloop process runs with in the e2e tests: the infrastructure's, as `developer`. */
+export function devloopEnv(developer: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = infraEnv();
+  return {
+    ...process.env,
+    KUBECONFIG: env.kubeconfig,
+    DOCKER_HOST: env.dockerHost,
+    DEVLOOP_REGISTRY: env.registry,
+    DEVLOOP_DEVELOPER: developer,
+    ...extra,
+  };
+}
+
 /** A name unique to this run, usable in Kubernetes names and image tags. */
 export function uniqueName(prefix: string): string {
   const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;

@@ -4,7 +4,7 @@ import { cp, mkdtemp, readdir, readFile, readlink, rm, lstat } from 'node:fs/pro
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { infraEnv, repoRoot } from '../support/env.js';
+import { devloopEnv, repoRoot } from '../support/env.js';
 import { docker } from '../support/docker.js';
 
 export const SYNC_FIXTURE = path.join(repoRoot, 'e2e/sync/fixture');
@@ -24,17 +24,9 @@ export class LoopProcess {
   private waiters: { match: (e: LoopEvent) => boolean; from: number; resolve: (e: LoopEvent) => void }[] = [];
 
   constructor(dir: string, developer: string, args: string[] = []) {
-    const env = infraEnv();
     this.child = spawn(process.execPath, [path.join(repoRoot, 'bin/devloop.js'), 'up', '--json', ...args], {
       cwd: dir,
-      env: {
-        ...process.env,
-        KUBECONFIG: env.kubeconfig,
-        DOCKER_HOST: env.dockerHost,
-        DEVLOOP_REGISTRY: env.registry,
-        DEVLOOP_DEVELOPER: developer,
-        NO_COLOR: '1',
-      },
+      env: devloopEnv(developer, { NO_COLOR: '1' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let partial = '';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { infraEnv, repoRoot } from '../support/env.js';
+import { devloopEnv, repoRoot } from '../support/env.js';
 import { kube } from '../support/kube.js';
 
 export const FIXTURE = path.join(repoRoot, 'e2e/fixtures/shop');
@@ -46,7 +46,6 @@ export interface CliRun {
 
 /** Runs the devloop CLI in `dir` with the infrastructure's environment and `DEVLOOP_DEVELOPER=developer`. */
 export function devloop(dir: string, developer: string, args: string[], timeoutMs = 290_000): Promise<CliRun> {
-  const env = infraEnv();
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -55,14 +54,7 @@ export function devloop(dir: string, developer: string, args: string[], timeoutM
         cwd: dir,
         timeout: timeoutMs,
         maxBuffer: 64 * 1024 * 1024,
-        env: {
-          ...process.env,
-          KUBECONFIG: env.kubeconfig,
-          DOCKER_HOST: env.dockerHost,
-          DEVLOOP_REGISTRY: env.registry,
-          DEVLOOP_DEVELOPER: developer,
-          NO_COLOR: '1',
-        },
+        env: devloopEnv(developer, { NO_COLOR: '1' }),
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
