@@ -266,22 +266,39 @@ function byRoot(ops: readonly SyncOp[]): Map<number, SyncOp[]> {
 const joinRoot = (root: string, rel: string) => (root === '/' ? `/${rel}` : `${root}/${rel}`);
 
 /**
- * The fallback for containers without perl: per batch, one `tar x` exec per root for writes and links, and one
- * `rm -rf` exec for deletions. Paths were checked on devloop's side; symlinks already inside the container are
- * not re-checked here, which is why the stream is preferred.
+ * What the fallbacks share: each batch is its own exec or upload, so there is no connection to end or close, no
+ * listing of the container's files, and `then` commands run through exec.
  */
-export class TarTransport implements SyncTransport {
-  readonly mode = 'tar' as const;
+abstract class OneShotTransport {
   readonly ended = new Promise<string>(() => {});
 
   constructor(
-    private readonly execer: ContainerExec,
+    protected readonly execer: ContainerExec,
     readonly roots: readonly string[],
   ) {}
 
   get where(): string {
     return this.execer.where;
   }
+
+  async list(): Promise<string[] | undefined> {
+    return undefined;
+  }
+
+  run(command: string[]): Promise<{ code: number; output: string }> {
+    return runCommand(this.execer, command);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * The fallback for containers without perl: per batch, one `tar x` exec per root for writes and links, and one
+ * `rm -rf` exec for deletions. Paths were checked on devloop's side; symlinks already inside the container are
+ * not re-checked here, which is why the stream is preferred.
+ */
+export class TarTransport extends OneShotTransport implements SyncTransport {
+  readonly mode = 'tar' as const;
 
   static async probe(execer: ContainerExec, roots: readonly string[]): Promise<TarTransport> {
     const r = await runToEnd(execer, ['tar', '-c', '-f', '/dev/null', '-T', '/dev/null']).catch((err: unknown) => ({ code: -1, output: '', message: String(err) }));
@@ -307,35 +324,22 @@ export class TarTransport implements SyncTransport {
     }
     return { errors };
   }
-
-  async list(): Promise<string[] | undefined> {
-    return undefined;
-  }
-
-  run(command: string[]): Promise<{ code: number; output: string }> {
-    return runCommand(this.execer, command);
-  }
-
-  async close(): Promise<void> {}
 }
 
 /**
  * Docker's archive API (PUT /containers/{id}/archive): works in containers without any shell or tar. Deletions
  * need `rm` in the container; where there is none they are reported.
  */
-export class ArchiveTransport implements SyncTransport {
+export class ArchiveTransport extends OneShotTransport implements SyncTransport {
   readonly mode = 'archive' as const;
-  readonly ended = new Promise<string>(() => {});
 
   constructor(
     private readonly docker: Dockerode,
     private readonly container: string,
-    private readonly execer: ContainerExec,
-    readonly roots: readonly string[],
-  ) {}
-
-  get where(): string {
-    return this.execer.where;
+    execer: ContainerExec,
+    roots: readonly string[],
+  ) {
+    super(execer, roots);
   }
 
   async apply(ops: readonly SyncOp[]): Promise<ApplyResult> {
@@ -359,14 +363,4 @@ export class ArchiveTransport implements SyncTransport {
     }
     return { errors };
   }
-
-  async list(): Promise<string[] | undefined> {
-    return undefined;
-  }
-
-  run(command: string[]): Promise<{ code: number; output: string }> {
-    return runCommand(this.execer, command);
-  }
-
-  async close(): Promise<void> {}
 }
