@@ -272,6 +272,27 @@ const joinRoot = (root: string, rel: string) => (root === '/' ? `/${rel}` : `${r
 abstract class OneShotTransport {
   readonly ended = new Promise<string>(() => {});
 
+  /** Writes (files and links) under the root directory `dir`; a line saying why when it failed. */
+  protected abstract write(dir: string, writes: SyncOp[]): Promise<string | undefined>;
+
+  /** Per root: deletions with one `rm -rf` exec, then the writes. */
+  async apply(ops: readonly SyncOp[]): Promise<ApplyResult> {
+    const errors: string[] = [];
+    for (const [root, group] of byRoot(ops)) {
+      const dir = this.roots[root]!;
+      const deletes = group.filter((o) => o.kind === 'delete').map((o) => joinRoot(dir, o.rel));
+      if (deletes.length > 0) {
+        const r = await runToEnd(this.execer, ['rm', '-rf', '--', ...deletes]).catch((err: unknown) => ({ code: -1, output: String(err), message: '' }));
+        if (r.code !== 0) errors.push(`cannot delete ${deletes.join(', ')} in ${this.execer.where}: ${(r.output || r.message).trim()}`);
+      }
+      const writes = group.filter((o) => o.kind !== 'delete');
+      if (writes.length === 0) continue;
+      const failed = await this.write(dir, writes);
+      if (failed) errors.push(failed);
+    }
+    return { errors };
+  }
+
   constructor(
     protected readonly execer: ContainerExec,
     readonly roots: readonly string[],
@@ -308,21 +329,9 @@ export class TarTransport extends OneShotTransport implements SyncTransport {
     return new TarTransport(execer, roots);
   }
 
-  async apply(ops: readonly SyncOp[]): Promise<ApplyResult> {
-    const errors: string[] = [];
-    for (const [root, group] of byRoot(ops)) {
-      const dir = this.roots[root]!;
-      const deletes = group.filter((o) => o.kind === 'delete').map((o) => joinRoot(dir, o.rel));
-      if (deletes.length > 0) {
-        const r = await runToEnd(this.execer, ['rm', '-rf', '--', ...deletes]);
-        if (r.code !== 0) errors.push(`rm in ${dir} failed: ${(r.output || r.message).trim()}`);
-      }
-      const writes = group.filter((o) => o.kind !== 'delete');
-      if (writes.length === 0) continue;
-      const r = await runToEnd(this.execer, ['tar', '-x', '-o', '-f', '-', '-C', dir], await tarBytes(writes));
-      if (r.code !== 0) errors.push(`tar x in ${dir} failed: ${(r.output || r.message).trim()}`);
-    }
-    return { errors };
+  protected async write(dir: string, writes: SyncOp[]): Promise<string | undefined> {
+    const r = await runToEnd(this.execer, ['tar', '-x', '-o', '-f', '-', '-C', dir], await tarBytes(writes));
+    return r.code === 0 ? undefined : `tar x in ${dir} failed: ${(r.output || r.message).trim()}`;
   }
 }
 
@@ -342,25 +351,14 @@ export class ArchiveTransport extends OneShotTransport implements SyncTransport 
     super(execer, roots);
   }
 
-  async apply(ops: readonly SyncOp[]): Promise<ApplyResult> {
-    const errors: string[] = [];
-    for (const [root, group] of byRoot(ops)) {
-      const dir = this.roots[root]!;
-      const deletes = group.filter((o) => o.kind === 'delete').map((o) => joinRoot(dir, o.rel));
-      if (deletes.length > 0) {
-        const r = await runToEnd(this.execer, ['rm', '-rf', '--', ...deletes]).catch((err: unknown) => ({ code: -1, output: String(err), message: '' }));
-        if (r.code !== 0) errors.push(`cannot delete ${deletes.join(', ')} in ${this.execer.where}: ${(r.output || r.message).trim()}`);
-      }
-      const writes = group.filter((o) => o.kind !== 'delete');
-      if (writes.length === 0) continue;
-      // The archive is extracted relative to the root, which must exist: send the root's own path components.
-      const archive = await tarBytes(writes.map((o) => ({ ...o, rel: joinRoot(dir, o.rel).slice(1) })));
-      try {
-        await this.docker.getContainer(this.container).putArchive(Readable.from([archive]) as unknown as NodeJS.ReadableStream, { path: '/' });
-      } catch (err) {
-        errors.push(`docker archive upload into ${this.container}:${dir} failed: ${(err as Error).message}`);
-      }
+  protected async write(dir: string, writes: SyncOp[]): Promise<string | undefined> {
+    // The archive is extracted relative to the root, which must exist: send the root's own path components.
+    const archive = await tarBytes(writes.map((o) => ({ ...o, rel: joinRoot(dir, o.rel).slice(1) })));
+    try {
+      await this.docker.getContainer(this.container).putArchive(Readable.from([archive]) as unknown as NodeJS.ReadableStream, { path: '/' });
+      return undefined;
+    } catch (err) {
+      return `docker archive upload into ${this.container}:${dir} failed: ${(err as Error).message}`;
     }
-    return { errors };
   }
 }
