@@ -59,3 +59,9 @@ export function formatError(err: unknown): string {
   const e = err instanceof Error ? err : new Error(String(err));
   return `internal error (a bug in devloop): ${e.stack ?? e.message}`;
 }
+
+/** One line for a dashboard row or a plain log line: the message and its hint; the first line of anything else. */
+export function oneLine(err: unknown): string {
+  if (err instanceof DevloopError) return err.hint ? `${err.message} (${err.hint})` : err.message;
+  return formatError(err).split('\n')[0]!;
+}

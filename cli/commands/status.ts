@@ -32,7 +32,11 @@ export function register(program: Command): void {
     .action(async (flags: CommonFlags) => {
       const session = await openSession(workDir(program), flags, false, { needsRegistry: false });
       const { collectStatus } = await import('../../core/engine/status.js');
-      const report = await collectStatus(session.project, session.developer, session.target, session.versions);
+      // Rendering the manifests (to compare them with what runs) may warn; that goes to stderr, the table to stdout.
+      session.bus.subscribe((e) => {
+        if (e.type === 'warning') process.stderr.write(`warning: ${e.service ? `${e.service}: ` : ''}${e.message}\n`);
+      });
+      const report = await collectStatus(session.project, session.developer, session.target, session.versions, session.bus);
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatStatus(report, useColor(process.stdout)));
     });
 }

@@ -1,5 +1,5 @@
 import type { RunningLoop } from '../../core/engine/loop.js';
-import { UserError } from '../../core/errors.js';
+import { oneLine, UserError } from '../../core/errors.js';
 import type { Session } from '../render/session.js';
 
 export interface LoopFlags {
@@ -36,28 +36,27 @@ export async function runLoop(run: LoopRun): Promise<void> {
   const { startLoop } = await import('../../core/engine/loop.js');
   const quiet = quietMs(run.flags.quiet);
   const cleanup = !!run.flags.cleanup;
-  let loop: RunningLoop | undefined;
+  const loop = startLoop(run.session.bus, {
+    dir: run.session.project.root,
+    project: run.session.project,
+    developer: run.session.developer,
+    target: run.session.target,
+    versions: run.session.versions,
+    parallel: run.parallel,
+    timeoutMs: run.timeoutMs,
+    ...(quiet !== undefined ? { quietMs: quiet } : {}),
+  });
   let interrupted = false;
   const onSignal = () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    void loop?.commands.stop({ cleanup });
+    // Stopping reports its own problems as events and always settles `stopped`, which runLoop awaits.
+    loop.commands.stop({ cleanup }).catch((err: unknown) => run.session.bus.emit({ type: 'warning', message: `stopping failed: ${oneLine(err)}` }));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let shown: { close(): Promise<void> } | undefined;
   try {
-    loop = await startLoop(run.session.bus, {
-      dir: run.session.project.root,
-      project: run.session.project,
-      developer: run.session.developer,
-      target: run.session.target,
-      versions: run.session.versions,
-      parallel: run.parallel,
-      timeoutMs: run.timeoutMs,
-      ...(quiet !== undefined ? { quietMs: quiet } : {}),
-    });
-    if (interrupted) void loop.commands.stop({ cleanup });
     shown = await run.present?.(loop);
     await loop.stopped;
   } finally {

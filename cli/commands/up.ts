@@ -37,19 +37,15 @@ export function register(program: Command): void {
         const { runLoop, quietMs } = await import('./up-loop.js');
         quietMs(flags.quiet);
         const session = await openSession(workDir(program), flags, renderer !== 'dashboard', { needsServices: true });
-        // In a terminal the dashboard shows the first pass too, and gets the loop's commands once it runs.
-        const dashboard = renderer === 'dashboard' ? await (await import('../ui/start.js')).startLoopDashboard(session, { cleanup: !!flags.cleanup }) : undefined;
-        try {
-          await runLoop({
-            session,
-            parallel,
-            timeoutMs,
-            flags,
-            ...(dashboard ? { present: async (loop) => (dashboard.bind(loop), dashboard) } : {}),
-          });
-        } finally {
-          await dashboard?.close();
-        }
+        // In a terminal the dashboard shows the loop from its first pass on, with the loop's commands on its keys.
+        const { startLoopDashboard } = renderer === 'dashboard' ? await import('../ui/start.js') : { startLoopDashboard: undefined };
+        await runLoop({
+          session,
+          parallel,
+          timeoutMs,
+          flags,
+          ...(startLoopDashboard ? { present: (loop) => startLoopDashboard(session, loop, { cleanup: !!flags.cleanup }) } : {}),
+        });
         return;
       }
       const session = await openSession(workDir(program), flags, renderer !== 'dashboard', { needsServices: true });

@@ -1,5 +1,4 @@
-import type { EngineCommands } from '../../core/engine/commands.js';
-import { UserError } from '../../core/errors.js';
+import type { RunningLoop } from '../../core/engine/loop.js';
 import type { Session } from '../render/session.js';
 import { useColor } from '../render/plain.js';
 import type { DashboardCommands, RunningDashboard } from './app.js';
@@ -10,13 +9,7 @@ export { pickRenderer, type RendererKind } from './pick.js';
 /** The header line for a session: target, context, namespace, developer, registry. */
 export function headerFor(session: Pick<Session, 'target' | 'developer'>, command = 'up'): HeaderInfo {
   const t = session.target;
-  const header: HeaderInfo = { command, target: t.kind, developer: session.developer };
-  if (t.kind !== 'docker') {
-    header.context = t.kube.context;
-    header.namespace = t.namespace;
-  }
-  if (t.kind === 'remote') header.registry = t.registry;
-  return header;
+  return { command, target: t.kind, developer: session.developer, ...t.describe };
 }
 
 /**
@@ -64,55 +57,32 @@ export async function startDashboard(session: Session, opts: StartDashboardOptio
   });
 }
 
-export interface LoopDashboard {
-  /** Hands the dashboard the running loop's commands (the loop exists only after its first pass). */
-  bind(loop: { commands: EngineCommands }): void;
-  /** Unmounts the dashboard once the loop has stopped. */
-  close(): Promise<void>;
-}
-
 /**
- * The dashboard for `devloop up` without --once, shown from before the first pass. Keys that ask for work say so
- * until the loop runs; `q` / Ctrl-C stops the loop (with --cleanup, also running `down`), a second one leaves at
- * once, as a second Ctrl-C does in a plain terminal.
+ * The dashboard for `devloop up` without --once, shown from the first pass on. `q` / Ctrl-C stops the loop (with
+ * --cleanup, also running `down`); a second one leaves at once, as a second Ctrl-C does in a plain terminal.
  */
-export async function startLoopDashboard(session: Session, opts: { cleanup: boolean }): Promise<LoopDashboard> {
-  let loop: EngineCommands | undefined;
-  let bound!: () => void;
-  const ready = new Promise<void>((resolve) => (bound = resolve));
-  const running = (): EngineCommands => {
-    if (!loop) throw new UserError('the first pass is still running');
-    return loop;
-  };
+export async function startLoopDashboard(session: Session, loop: RunningLoop, opts: { cleanup: boolean }): Promise<RunningDashboard> {
   let stopped = false;
+  const { commands } = loop;
   const dashboard = await startDashboard(session, {
     commands: {
-      rebuild: (service) => running().rebuild(service),
-      rebuildAll: () => running().rebuildAll(),
-      setWatching: (on) => running().setWatching(on),
-      swap: (service) => running().swap(service),
+      rebuild: (service) => commands.rebuild(service),
+      rebuildAll: () => commands.rebuildAll(),
+      setWatching: (on) => commands.setWatching(on),
+      swap: (service) => commands.swap(service),
     },
     stop: async () => {
-      await ready;
-      await loop!.stop({ cleanup: opts.cleanup });
+      await commands.stop({ cleanup: opts.cleanup });
       stopped = true;
     },
     once: false,
   });
-  void dashboard.exited.then(
+  dashboard.exited.then(
     () => {
       if (!stopped) process.exit(130);
     },
-    () => {},
+    // The dashboard failing to draw is reported by the app itself; the loop goes on and Ctrl-C still stops it.
+    () => undefined,
   );
-  return {
-    bind(l) {
-      loop = l.commands;
-      bound();
-    },
-    close: async () => {
-      stopped = true;
-      await dashboard.close();
-    },
-  };
+  return dashboard;
 }

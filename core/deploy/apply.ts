@@ -8,7 +8,9 @@ import {
   MANAGED_BY,
   MANAGED_BY_VALUE,
   MANIFEST_HASH_ANNOTATION,
+  ownerLabels,
   ownerSelector,
+  type Owner,
   PROJECT_LABEL,
   SERVICE_LABEL,
   toLabelValue,
@@ -43,19 +45,7 @@ export interface DeployedRecord {
 export const inventoryName = (service: string) => `devloop-${service}`;
 const INVENTORY_LABEL = 'devloop.dev/inventory';
 
-export interface Owner {
-  project: string;
-  developer: string;
-}
-
-function ownerLabels(owner: Owner, service?: string): Record<string, string> {
-  return {
-    [MANAGED_BY]: MANAGED_BY_VALUE,
-    [PROJECT_LABEL]: toLabelValue(owner.project),
-    [DEVELOPER_LABEL]: toLabelValue(owner.developer),
-    ...(service ? { [SERVICE_LABEL]: service } : {}),
-  };
-}
+export type { Owner };
 
 /** Creates the namespace, labelled as devloop's, when absent. Returns whether it was created. */
 export async function ensureNamespace(kube: Kube, namespace: string, owner: Owner): Promise<boolean> {

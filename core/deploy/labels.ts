@@ -20,8 +20,24 @@ export function toLabelValue(s: string): string {
   return v || 'unknown';
 }
 
+/** Who owns an object: the project and developer devloop acts for. */
+export interface Owner {
+  project: string;
+  developer: string;
+}
+
+/** The one label set that marks what devloop owns (on objects, pod templates, containers, networks and images). */
+export function ownerLabels(owner: Owner, service?: string): Record<string, string> {
+  return {
+    [MANAGED_BY]: MANAGED_BY_VALUE,
+    [PROJECT_LABEL]: toLabelValue(owner.project),
+    [DEVELOPER_LABEL]: toLabelValue(owner.developer),
+    ...(service ? { [SERVICE_LABEL]: service } : {}),
+  };
+}
+
 export function ownerSelector(project: string, developer: string, service?: string): string {
-  const parts = [`${MANAGED_BY}=${MANAGED_BY_VALUE}`, `${PROJECT_LABEL}=${toLabelValue(project)}`, `${DEVELOPER_LABEL}=${toLabelValue(developer)}`];
-  if (service) parts.push(`${SERVICE_LABEL}=${service}`);
-  return parts.join(',');
+  return Object.entries(ownerLabels({ project, developer }, service))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 }

@@ -159,7 +159,8 @@ export interface RolloutOptions {
 
 export type RolloutResult = { ok: true } | { ok: false; reason: string; message: string };
 
-async function readWorkload(kube: Kube, ref: ObjectRef, namespace: string): Promise<Workload> {
+/** Reads a workload (Deployment, StatefulSet, DaemonSet) by reference; the one place that picks the API call by kind. */
+export async function readWorkload(kube: Kube, ref: ObjectRef, namespace: string): Promise<Workload> {
   const ns = ref.namespace ?? namespace;
   try {
     if (ref.kind === 'Deployment') return await kube.apps.readNamespacedDeployment({ name: ref.name, namespace: ns });

@@ -6,6 +6,7 @@ import {
   MANAGED_BY,
   MANAGED_BY_VALUE,
   MANIFEST_HASH_ANNOTATION,
+  ownerLabels,
   PROJECT_LABEL,
   SERVICE_LABEL,
   toLabelValue,
@@ -78,12 +79,7 @@ const stableJson = (v: unknown): string =>
  */
 export function transformObjects(input: K8sObject[], t: TransformInput): TransformResult {
   const warnings: string[] = [];
-  const labels = {
-    [MANAGED_BY]: MANAGED_BY_VALUE,
-    [PROJECT_LABEL]: toLabelValue(t.project),
-    [DEVELOPER_LABEL]: toLabelValue(t.developer),
-    [SERVICE_LABEL]: t.service,
-  };
+  const labels = ownerLabels(t, t.service);
   let imagesReplaced = 0;
   const objects: K8sObject[] = [];
   for (const original of input) {

@@ -4,6 +4,9 @@
  */
 export type TargetKind = 'kind' | 'remote' | 'docker';
 
+/** Why an image was not built: it exists in the local engine, or already where the target runs it from. */
+export type BuildSkipReason = 'exists-locally' | 'exists-in-registry';
+
 export interface PlannedService {
   name: string;
   /** Content version: the image tag and the value recorded in the cluster. */
@@ -21,7 +24,7 @@ export type EngineEvent =
   | { type: 'build.step'; at: number; service: string; step: number; total: number; instruction: string }
   | { type: 'build.log'; at: number; service: string; line: string }
   | { type: 'build.finished'; at: number; service: string; image: string; durationMs: number }
-  | { type: 'build.skipped'; at: number; service: string; image: string; reason: 'exists-locally' | 'exists-in-registry' }
+  | { type: 'build.skipped'; at: number; service: string; image: string; reason: BuildSkipReason }
   | {
       type: 'build.failed';
       at: number;

@@ -1,12 +1,10 @@
 import path from 'node:path';
-import type Dockerode from 'dockerode';
 import { BuildInputs, readContextFilters } from '../changes/content.js';
 import { loadProject } from '../config/load.js';
 import type { ProjectConfig } from '../config/types.js';
-import { DevloopError, formatError, UserError } from '../errors.js';
+import { DevloopError, formatError, oneLine, UserError } from '../errors.js';
 import { buildGraph, serviceEdges } from '../workspace/graph.js';
-import { repositoryOf } from '../build/registry.js';
-import { ownerSelector, SERVICE_LABEL } from '../deploy/labels.js';
+import type { ImageBuilder } from '../build/builder.js';
 import { decide, type InputOracle } from '../sync/decide.js';
 import { compileRules, type CompiledRule } from '../sync/rules.js';
 import { watchScope } from '../sync/scope.js';
@@ -14,10 +12,12 @@ import { ServiceSync } from '../sync/session.js';
 import { watchRepo, DEFAULT_QUIET_MS, type RepoWatcher } from '../watch/watcher.js';
 import { collectScanGarbage } from '../watch/memory.js';
 import type { LogFollow } from '../forward/logs.js';
-import type { PortForward } from '../forward/portforward.js';
-import type { ServicePods } from '../forward/pods.js';
+import type { Follower, Forwarder, ServiceInstances, TargetContext } from '../target/target.js';
+import { NO_INSTANCES } from '../target/target.js';
 import type { EngineCommands } from './commands.js';
+import { initialControl, logsToOpen, nextPass, reduceControl, syncChanges, type ControlAction, type ControlState } from './control.js';
 import type { EngineBus } from './state.js';
+import { TaskGroup } from './tasks.js';
 import { upOnce, type UpOptions } from './up.js';
 import { contentVersions } from './versions.js';
 
@@ -27,6 +27,8 @@ export interface LoopOptions extends Pick<UpOptions, 'project' | 'developer' | '
   dir: string;
   /** Quiet period of the file watcher. Default 50 ms. */
   quietMs?: number;
+  /** Builds images; default: the local Docker engine. */
+  builder?: ImageBuilder;
 }
 
 export interface RunningLoop {
@@ -39,12 +41,13 @@ export interface RunningLoop {
 /**
  * `devloop up` without --once: one full pass, then watch the tree and keep the target current. Each batch of
  * changes is decided per service (sync, or rebuild + redeploy); rebuilds run as passes of `upOnce` limited to
- * the services concerned, one pass at a time. Running containers are followed for sync, port-forwards and logs.
- * Failures are reported as events and the loop keeps running.
+ * the services concerned, one pass at a time. Running instances are followed for sync, port-forwards and logs.
+ * Failures are reported as events and the loop keeps running. Returns at once: commands are accepted during the
+ * first pass too (a stop aborts it).
  */
-export async function startLoop(bus: EngineBus, opts: LoopOptions): Promise<RunningLoop> {
+export function startLoop(bus: EngineBus, opts: LoopOptions): RunningLoop {
   const loop = new DevLoop(bus, opts);
-  await loop.start();
+  loop.start();
   return { bus, commands: loop.commands, stopped: loop.stopped };
 }
 
@@ -76,32 +79,33 @@ const EMPTY_SNAPSHOT = { files: [], paths: [], changes: [], hashed: 0 };
 /** Files whose change alters which files are inputs of which service. */
 const AFFECTS_INPUTS = /(^|\/)(\.dockerignore|[^/]*\.dockerignore|go\.mod|package\.json|\.gitignore)$/;
 
+/**
+ * The loop's controllers around one control state: the watcher feeds batches, the pass controller runs passes,
+ * the follower reports instances, and reconcile() turns the state's decisions into sync attachments, log streams
+ * and forward targets. All background work belongs to `tasks`, which stopping awaits.
+ */
 class DevLoop {
   readonly commands: EngineCommands;
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
+  private control: ControlState = initialControl;
   private project: ProjectConfig;
   private versions: Record<string, string>;
   private rules = new Map<string, CompiledRule[]>();
   private oracle: InputOracle & { order: string[] } = { inputChain: () => null, order: [] };
   /** What the watcher covers: the paths that can lead to a decision (the whole tree until they are known). */
   private scope: string[] = [''];
-  private syncs = new Map<string, ServiceSync>();
-  private attempted = new Map<string, Set<string>>();
-  private forwards = new Map<string, PortForward[]>();
-  private logs = new Map<string, LogFollow>();
-  private readonly logsSeen = new Set<string>();
+  private readonly syncs = new Map<string, ServiceSync>();
+  private readonly forwarders = new Map<string, Forwarder>();
+  private readonly logs = new Map<string, LogFollow>();
   /** The pods picture last reported per service ("ready/total"). */
   private readonly podCounts = new Map<string, string>();
   private watcher: RepoWatcher | undefined;
-  private followersStop: (() => void) | undefined;
+  private follower: Follower | undefined;
   private readonly startedAt = Date.now();
-  private pending = new Map<string, { reason: string; force: boolean }>();
-  private passes: Promise<void> | undefined;
   private readonly abort = new AbortController();
-  private stopping = false;
-  private docker: Dockerode | undefined;
-  private batches: Promise<void> = Promise.resolve();
+  private readonly tasks: TaskGroup;
+  private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly bus: EngineBus,
@@ -110,6 +114,7 @@ class DevLoop {
     this.project = opts.project;
     this.versions = opts.versions;
     this.stopped = new Promise((r) => (this.resolveStopped = r));
+    this.tasks = new TaskGroup((what, err) => this.emit({ type: 'warning', message: `${what}: ${oneLine(err)}` }));
     this.commands = {
       rebuild: (service) => this.requestRebuild([service]),
       rebuildAll: () => this.requestRebuild(this.project.services.map((s) => s.name)),
@@ -123,43 +128,63 @@ class DevLoop {
 
   private emit: EngineBus['emit'] = (e) => this.bus.emit(e);
 
-  async start(): Promise<void> {
+  private get isStopping(): boolean {
+    return this.control.phase === 'stopping';
+  }
+
+  private get ctx(): TargetContext {
+    return { project: this.project, developer: this.opts.developer };
+  }
+
+  private dispatch(action: ControlAction, reconcile = true): void {
+    this.control = reduceControl(this.control, action);
+    if (reconcile) this.reconcile();
+  }
+
+  start(): void {
+    this.tasks.run('starting the loop', () => this.firstPass());
+  }
+
+  private async firstPass(): Promise<void> {
     // Changes made during the first pass are held and handled right after it.
     const quietMs = this.opts.quietMs ?? DEFAULT_QUIET_MS;
     await this.refreshOracle();
+    if (this.isStopping) return;
     this.watcher = await watchRepo({
       root: this.project.root,
       paths: this.scope,
       quietMs,
       // One batch at a time: a devloop.yaml reload must not interleave with the next batch's decisions.
-      onBatch: (b) => {
-        this.batches = this.batches.then(() => this.onBatch(b.paths)).catch((err: unknown) => this.reportPassError(err));
-      },
+      onBatch: (b) => this.tasks.serial('batches', 'handling file changes', () => this.onBatch(b.paths)),
       onError: (err) => this.emit({ type: 'watch.failed', message: err.message }),
     });
     this.watcher.pause();
+    if (this.isStopping) return;
     await upOnce(this.bus, this.upOptions()).catch((err: unknown) => this.reportPassError(err));
-    if (this.stopping) return;
+    if (this.isStopping) return;
     await this.configure();
+    if (this.isStopping) return;
     // The first pass and the initial scan leave a lot of garbage that an idle session would otherwise keep.
     collectScanGarbage();
     this.emit({ type: 'watch.started', root: this.project.root, quietMs });
     this.watcher.resume();
+    this.dispatch({ type: 'first-pass.done' });
   }
 
-  private upOptions() {
+  private upOptions(): UpOptions {
     return {
       project: this.project,
       developer: this.opts.developer,
       target: this.opts.target,
       versions: this.versions,
       signal: this.abort.signal,
+      ...(this.opts.builder ? { builder: this.opts.builder } : {}),
       ...(this.opts.parallel ? { parallel: this.opts.parallel } : {}),
       ...(this.opts.timeoutMs ? { timeoutMs: this.opts.timeoutMs } : {}),
     };
   }
 
-  /** (Re)builds everything that depends on the configuration: rules, input oracle, syncs and followers. */
+  /** (Re)builds everything that depends on the configuration: rules, input oracle, syncs, forwards and the follower. */
   private async configure(): Promise<void> {
     this.rules = new Map(this.project.services.map((s) => [s.name, compileRules(s)]));
     await this.refreshOracle();
@@ -176,21 +201,70 @@ class DevLoop {
           emit: this.emit,
         }),
       );
-      this.attempted.set(s.name, new Set());
     }
-    this.followersStop = await this.startFollowers();
+    for (const s of this.project.services.filter((x) => x.ports.length > 0)) {
+      this.forwarders.set(s.name, await this.opts.target.forward(this.ctx, s, this.emit));
+    }
+    this.follower = await this.opts.target.follow(
+      this.ctx,
+      (byService) => this.dispatch({ type: 'instances', byService: Object.fromEntries(byService) }),
+      (message) => this.emit({ type: 'warning', message }),
+    );
   }
 
   private async teardown(): Promise<void> {
-    this.followersStop?.();
-    this.followersStop = undefined;
-    await Promise.all([...this.forwards.values()].flat().map((f) => f.close()));
-    this.forwards.clear();
+    await this.follower?.close();
+    this.follower = undefined;
+    await Promise.all([...this.forwarders.values()].map((f) => f.close()));
+    this.forwarders.clear();
     for (const l of this.logs.values()) l.close();
     this.logs.clear();
     await Promise.all([...this.syncs.values()].map((s) => s.close()));
     this.syncs.clear();
-    this.attempted.clear();
+    this.dispatch({ type: 'syncs.reset' }, false);
+  }
+
+  /** Carries out what the control state asks for now: the next pass, sync attachments, forwards and logs. */
+  private reconcile(): void {
+    const pass = nextPass(this.control);
+    if (pass) {
+      this.dispatch({ type: 'pass.started', services: pass.services, force: pass.force }, false);
+      this.tasks.run('running a pass', () => this.runPass(pass));
+    }
+    const withSync = this.project.services.filter((s) => this.syncs.has(s.name));
+    for (const change of syncChanges(this.control, withSync, (s) => this.syncs.get(s)?.connected() ?? [])) {
+      const sync = this.syncs.get(change.service)!;
+      for (const key of change.detach) this.tasks.run(`closing the sync into ${key}`, () => sync.detach(key));
+      for (const instance of change.attach) {
+        this.dispatch({ type: 'sync.started', service: change.service, key: instance.key }, false);
+        this.tasks.run(`syncing into ${instance.where}`, () =>
+          sync.attach({ key: instance.key, where: instance.where, connect: (roots) => instance.connectSync(roots) }),
+        );
+      }
+    }
+    if (this.isStopping) return;
+    for (const s of this.project.services) {
+      const instances = this.control.instances[s.name] ?? NO_INSTANCES;
+      this.reportPods(s.name, instances);
+      this.forwarders.get(s.name)?.update(instances);
+    }
+    for (const { service, instance, fromStart } of logsToOpen(this.control, this.startedAt)) {
+      this.dispatch({ type: 'log.opened', key: instance.key }, false);
+      this.tasks.run(`following the log of ${instance.where}`, async () => {
+        try {
+          const follow = await instance.followLog(fromStart, (line) => {
+            if (!this.isStopping) this.emit({ type: 'log.line', service, where: instance.where, line });
+          });
+          if (this.isStopping) follow.close();
+          else this.logs.set(instance.key, follow);
+          await follow.done;
+        } finally {
+          this.logs.delete(instance.key);
+          // A finished stream is forgotten; the next picture of the instances opens it again if it still runs.
+          this.dispatch({ type: 'log.closed', key: instance.key }, false);
+        }
+      });
+    }
   }
 
   private async refreshOracle(): Promise<void> {
@@ -208,7 +282,7 @@ class DevLoop {
   }
 
   private async onBatch(paths: string[]): Promise<void> {
-    if (this.stopping) return;
+    if (this.isStopping) return;
     const configFile = this.project.file ? path.relative(this.project.root, this.project.file).split(path.sep).join('/') : undefined;
     if (configFile && paths.includes(configFile)) {
       await this.reload(configFile);
@@ -226,10 +300,11 @@ class DevLoop {
       decisions: decisions.map((d) => ({ service: d.service, action: d.action, files: d.files.length, reason: d.reason })),
     });
     for (const d of decisions) {
-      if (d.action === 'sync' || d.action === 'redeploy') void this.syncs.get(d.service)?.sync(d.files);
+      const sync = d.action === 'sync' || d.action === 'redeploy' ? this.syncs.get(d.service) : undefined;
+      if (sync) this.tasks.run(`syncing ${d.service}`, () => sync.sync(d.files));
     }
     const update = decisions.filter((d) => d.action !== 'sync');
-    if (update.length > 0) this.queuePass(update.map((d) => d.service), update[0]!.reason, false);
+    if (update.length > 0) this.dispatch({ type: 'queue', services: update.map((d) => d.service), reason: update[0]!.reason, force: false });
     if (paths.some((p) => AFFECTS_INPUTS.test(p))) await this.refreshOracle();
   }
 
@@ -250,48 +325,37 @@ class DevLoop {
     await this.configure();
     this.emit({ type: 'config.reloaded', file: configFile, services: next.services.map((s) => s.name) });
     // The status check inside the pass builds and deploys only what the new configuration changed.
-    this.queuePass(next.services.map((s) => s.name), `${configFile} changed`, false);
+    this.dispatch({ type: 'queue', services: next.services.map((s) => s.name), reason: `${configFile} changed`, force: false });
   }
 
   private requestRebuild(services: string[]): void {
     const known = services.filter((s) => this.project.services.some((x) => x.name === s));
     if (known.length === 0) throw new UserError(`no service named ${services.join(', ')}`);
-    this.queuePass(withDependents(this.project, known), 'rebuild requested', true);
+    this.dispatch({ type: 'queue', services: withDependents(this.project, known), reason: 'rebuild requested', force: true });
   }
 
   private setWatching(on: boolean): void {
-    if (!this.watcher) return;
+    if (!this.watcher) throw new UserError('the first pass is still running');
     if (on) this.watcher.resume();
     else this.watcher.pause();
     this.emit({ type: 'watch.paused', paused: !on });
   }
 
-  private queuePass(services: string[], reason: string, force: boolean): void {
-    for (const s of services) {
-      const prev = this.pending.get(s);
-      this.pending.set(s, { reason: prev?.reason ?? reason, force: force || (prev?.force ?? false) });
-    }
-    this.passes ??= this.runPasses().finally(() => (this.passes = undefined));
-  }
-
-  /** Passes run one at a time; what arrives meanwhile is collected into the next one. */
-  private async runPasses(): Promise<void> {
-    while (this.pending.size > 0 && !this.stopping) {
-      const batch = new Map(this.pending);
-      this.pending.clear();
-      const only = [...batch.keys()];
-      const force = only.filter((s) => batch.get(s)!.force);
-      const started = Date.now();
-      try {
-        this.versions = await contentVersions(this.project);
-        this.emit({ type: 'pass.started', services: only, reason: [...batch.values()][0]!.reason, versions: pick(this.versions, only) });
-        const result = await upOnce(this.bus, { ...this.upOptions(), only, force });
-        if (force.length > 0) await this.restart(force);
-        this.emit({ type: 'pass.finished', ok: result.ok, durationMs: Date.now() - started, failed: result.failed });
-      } catch (err) {
-        this.reportPassError(err);
-        this.emit({ type: 'pass.finished', ok: false, durationMs: Date.now() - started, failed: only });
+  private async runPass(pass: { services: string[]; force: string[]; reason: string }): Promise<void> {
+    const started = Date.now();
+    try {
+      this.versions = await contentVersions(this.project);
+      this.emit({ type: 'pass.started', services: pass.services, reason: pass.reason, versions: pick(this.versions, pass.services) });
+      const result = await upOnce(this.bus, { ...this.upOptions(), only: pass.services, force: pass.force });
+      for (const service of pass.force) {
+        await this.opts.target.restart(this.ctx, service).catch((err: unknown) => this.emit({ type: 'warning', service, message: `restarting failed: ${oneLine(err)}` }));
       }
+      this.emit({ type: 'pass.finished', ok: result.ok, durationMs: Date.now() - started, failed: result.failed });
+    } catch (err) {
+      this.reportPassError(err);
+      this.emit({ type: 'pass.finished', ok: false, durationMs: Date.now() - started, failed: pass.services });
+    } finally {
+      this.dispatch({ type: 'pass.finished' });
     }
   }
 
@@ -299,176 +363,11 @@ class DevLoop {
     this.emit({ type: 'warning', message: oneLine(err) });
   }
 
-  /** Replaces the running containers of forced services, so they restart from their image. */
-  private async restart(services: string[]): Promise<void> {
-    const target = this.opts.target;
-    const owner = { project: this.project.name, developer: this.opts.developer };
-    for (const service of services) {
-      if (target.kind === 'docker') {
-        const { containerName } = await import('../target/docker.js');
-        await (await this.dockerClient())
-          .getContainer(containerName(owner, service))
-          .restart()
-          .catch(() => undefined);
-      } else {
-        // Only pods carrying devloop's labels for this project, developer and service.
-        await target.kube.core
-          .deleteCollectionNamespacedPod({ namespace: target.namespace, labelSelector: ownerSelector(owner.project, owner.developer, service) })
-          .catch((err: unknown) => this.emit({ type: 'warning', service, message: `restarting pods failed: ${oneLine(err)}` }));
-      }
-    }
-  }
-
-  private async dockerClient(): Promise<Dockerode> {
-    if (!this.docker) {
-      const { dockerClient } = await import('../build/docker.js');
-      this.docker = await dockerClient();
-    }
-    return this.docker;
-  }
-
-  private async startFollowers(): Promise<() => void> {
-    const target = this.opts.target;
-    const owner = { project: this.project.name, developer: this.opts.developer };
-    if (target.kind === 'docker') {
-      const { DockerFollower } = await import('../forward/docker.js');
-      const follower = new DockerFollower(await this.dockerClient(), owner, (byService) => this.onContainers(byService), (m) =>
-        this.emit({ type: 'warning', message: m }),
-      );
-      await follower.start();
-      return () => follower.close();
-    }
-    const { PodTracker } = await import('../forward/pods.js');
-    const { PortForward } = await import('../forward/portforward.js');
-    for (const s of this.project.services) {
-      const list: PortForward[] = [];
-      for (const p of s.ports) {
-        const [local, remote] = p.split(':').map(Number) as [number, number | undefined];
-        const fw = new PortForward(target.kube, target.namespace, local, remote ?? local);
-        try {
-          await fw.listen();
-          list.push(fw);
-        } catch (err) {
-          this.emit({ type: 'forward.failed', service: s.name, local, remote: remote ?? local, message: oneLine(err) });
-        }
-      }
-      if (list.length) this.forwards.set(s.name, list);
-    }
-    const tracker = new PodTracker(target.kube, target.namespace, ownerSelector(owner.project, owner.developer), SERVICE_LABEL, (byService) => this.onPods(byService), (m) =>
-      this.emit({ type: 'warning', message: m }),
-    );
-    await tracker.start();
-    return () => tracker.close();
-  }
-
-  /** Kubernetes: attach syncs and logs to new containers, point forwards at the ready pod. */
-  private onPods(byService: Map<string, ServicePods>): void {
-    if (this.stopping) return;
-    const target = this.opts.target;
-    if (target.kind === 'docker') return;
-    for (const s of this.project.services) {
-      const pods: ServicePods = byService.get(s.name) ?? { running: [], total: 0, readyCount: 0 };
-      this.reportPods(s.name, pods.readyCount, pods.total);
-      const own = pods.running.filter((c) => repositoryOf(c.image) === repositoryOf(s.image) || repositoryOf(c.image).endsWith(`/${repositoryOf(s.image)}`));
-      const sync = this.syncs.get(s.name);
-      if (sync) {
-        void import('../sync/channel.js').then(({ kubeExec }) => {
-          const seen = this.attempted.get(s.name)!;
-          const live = new Set(own.map((c) => c.key));
-          for (const key of sync.connected()) if (!live.has(key)) sync.detach(key);
-          for (const key of [...seen]) if (!live.has(key)) seen.delete(key);
-          for (const c of own) {
-            if (seen.has(c.key)) continue;
-            seen.add(c.key);
-            void sync.attach({ key: c.key, exec: kubeExec(target.kube, target.namespace, c.pod, c.container) });
-          }
-        });
-      }
-      for (const fw of this.forwards.get(s.name) ?? []) {
-        if (fw.currentPod === pods.ready) continue;
-        fw.setPod(pods.ready);
-        if (pods.ready) this.emit({ type: 'forward.ready', service: s.name, local: fw.local, remote: fw.remote, where: `pod/${pods.ready}` });
-      }
-      for (const c of pods.running) this.followLog(s.name, c.key, c.startedAt, async (fromStart, onLine) => {
-        const { followKubeLog } = await import('../forward/logs.js');
-        return followKubeLog(target.kube, target.namespace, c.pod, c.container, fromStart, onLine);
-      }, `${c.pod}/${c.container}`);
-    }
-  }
-
-  /** Docker: the same for local containers (ports are published by Docker itself). */
-  private onContainers(byService: Map<string, { key: string; container: string; startedAt: string; ports: { host: number; container: number }[] }>): void {
-    if (this.stopping) return;
-    for (const s of this.project.services) {
-      const c = byService.get(s.name);
-      this.reportPods(s.name, c ? 1 : 0, c ? 1 : 0);
-      const sync = this.syncs.get(s.name);
-      if (sync) {
-        const seen = this.attempted.get(s.name)!;
-        for (const key of sync.connected()) if (key !== c?.key) sync.detach(key);
-        if (c && !seen.has(c.key)) {
-          seen.clear();
-          seen.add(c.key);
-          void this.dockerClient().then(async (docker) => {
-            const { dockerExec } = await import('../sync/channel.js');
-            await sync.attach({ key: c.key, exec: dockerExec(docker, c.container), docker: { docker, container: c.container } });
-          });
-        }
-      }
-      if (!c) continue;
-      const fwKey = `docker:${c.key}`;
-      if (!this.attempted.get(`ports:${s.name}`)?.has(fwKey)) {
-        this.attempted.set(`ports:${s.name}`, new Set([fwKey]));
-        for (const p of c.ports) this.emit({ type: 'forward.ready', service: s.name, local: p.host, remote: p.container, where: `container/${c.container}` });
-      }
-      this.followLog(s.name, c.key, c.startedAt, async (fromStart, onLine) => {
-        const { followDockerLog } = await import('../forward/logs.js');
-        const since = fromStart ? 0 : Math.floor(Date.now() / 1000);
-        return followDockerLog(await this.dockerClient(), c.container, since, onLine);
-      }, c.container);
-    }
-  }
-
-  private reportPods(service: string, ready: number, total: number): void {
-    const counts = `${ready}/${total}`;
+  private reportPods(service: string, instances: ServiceInstances): void {
+    const counts = `${instances.ready}/${instances.total}`;
     if (this.podCounts.get(service) === counts) return;
     this.podCounts.set(service, counts);
-    this.emit({ type: 'pods.changed', service, ready, total });
-  }
-
-  private followLog(
-    service: string,
-    key: string,
-    startedAt: string | undefined,
-    open: (fromStart: boolean, onLine: (line: string) => void) => Promise<LogFollow>,
-    where: string,
-  ): void {
-    if (this.logs.has(key)) return;
-    // Placeholder until the stream is open, so a second picture does not open another.
-    const entry: LogFollow & { inner?: LogFollow; closed?: boolean } = {
-      close() {
-        entry.closed = true;
-        entry.inner?.close();
-      },
-      done: Promise.resolve(),
-    };
-    this.logs.set(key, entry);
-    // A new instance is shown from its first line; a stream opened again for the same instance only from now.
-    const fromStart = !this.logsSeen.has(key) && startedAt !== undefined && new Date(startedAt).getTime() >= this.startedAt - 1000;
-    this.logsSeen.add(key);
-    open(fromStart, (line) => {
-      if (!this.stopping) this.emit({ type: 'log.line', service, where, line });
-    }).then(
-      (inner) => {
-        entry.inner = inner;
-        if (entry.closed) inner.close();
-        // A finished stream (the instance stopped) is forgotten; a new instance has a new key anyway.
-        void inner.done.then(() => {
-          if (this.logs.get(key) === entry) this.logs.delete(key);
-        });
-      },
-      () => this.logs.delete(key),
-    );
+    this.emit({ type: 'pods.changed', service, ready: instances.ready, total: instances.total });
   }
 
   /** Waits for `work` to settle, at most STOP_STEP_MS; past that, says which step is left behind and goes on. */
@@ -476,23 +375,41 @@ class DevLoop {
     if (!work) return;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), STOP_STEP_MS)));
-    const late = await Promise.race([work.then(() => false, () => false), timedOut]);
+    const late = await Promise.race([
+      work.then(
+        () => false,
+        (err: unknown) => {
+          this.emit({ type: 'warning', message: `stopping: ${what} failed: ${oneLine(err)}` });
+          return false;
+        },
+      ),
+      timedOut,
+    ]);
     clearTimeout(timer);
     if (late) this.emit({ type: 'warning', message: `stopping: ${what} did not finish within ${STOP_STEP_MS / 1000} s; left behind` });
   }
 
-  private async stop(cleanup: boolean): Promise<void> {
-    if (this.stopping) return this.stopped;
-    this.stopping = true;
+  private stop(cleanup: boolean): Promise<void> {
+    this.stopping ??= this.stopNow(cleanup);
+    return this.stopping;
+  }
+
+  private async stopNow(cleanup: boolean): Promise<void> {
+    this.dispatch({ type: 'stop' }, false);
+    // A pass in flight (the first one too) stops building and applies nothing more.
     this.abort.abort();
-    await this.boundedStep('closing the file watcher', this.watcher?.close());
-    await this.boundedStep('closing syncs, port-forwards and log streams', this.teardown());
-    await this.boundedStep('finishing the running pass', this.passes);
-    this.emit({ type: 'loop.stopped', cleanup });
     try {
+      await this.boundedStep('closing the file watcher', this.watcher?.close());
+      await this.boundedStep('closing syncs, port-forwards and log streams', this.teardown());
+      await this.boundedStep('finishing the running pass and background work', this.tasks.settled());
+      // What the first pass opened while it was being stopped (it checks between steps, not inside them).
+      await this.boundedStep('closing what the first pass opened', Promise.all([this.watcher?.close(), this.teardown()]));
+      this.emit({ type: 'loop.stopped', cleanup });
       if (cleanup) {
         const { down } = await import('./down.js');
-        await down(this.bus, { project: this.project, developer: this.opts.developer, target: this.opts.target, keepNamespace: false });
+        await down(this.bus, { project: this.project, developer: this.opts.developer, target: this.opts.target, keepNamespace: false }).catch((err: unknown) =>
+          this.emit({ type: 'warning', message: `removing what was deployed failed: ${oneLine(err)}` }),
+        );
       }
     } finally {
       this.resolveStopped();
@@ -502,9 +419,4 @@ class DevLoop {
 
 function pick(record: Record<string, string>, keys: string[]): Record<string, string> {
   return Object.fromEntries(keys.filter((k) => k in record).map((k) => [k, record[k]!]));
-}
-
-function oneLine(err: unknown): string {
-  if (err instanceof DevloopError) return err.hint ? `${err.message} (${err.hint})` : err.message;
-  return formatError(err).split('\n')[0]!;
 }

@@ -5,6 +5,7 @@ export interface RunningServiceContainer {
   /** Changes with every new container or restart: `<name>@<id>#<startedAt>`. */
   key: string;
   container: string;
+  image: string;
   startedAt: string;
   ports: { host: number; container: number }[];
 }
@@ -60,6 +61,7 @@ export class DockerFollower {
         out.set(service, {
           key: `${name}@${c.Id.slice(0, 12)}#${info.State.StartedAt}`,
           container: name,
+          image: c.Image,
           startedAt: info.State.StartedAt,
           ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ host: p.PublicPort, container: p.PrivatePort })),
         });

@@ -67,7 +67,13 @@ export async function prepareOps(root: string, rules: readonly CompiledRule[], r
         return;
       }
       if (st.isSymbolicLink()) {
-        const target = await readlink(abs);
+        let target: string;
+        try {
+          target = await readlink(abs);
+        } catch {
+          // Gone (or replaced) between lstat and readlink: the next batch reports what it is now.
+          return;
+        }
         const lexical = path.resolve(path.dirname(abs), target);
         const real = await realpath(abs).catch(() => lexical);
         if (!isWithin(lexical, baseAbs) || !isWithin(real, realB)) {

@@ -5,7 +5,8 @@ import { dockerClient } from '../build/docker.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { EngineEventInput } from '../engine/events.js';
 import { TempRepo } from '../workspace/temp-repo.js';
-import { dockerExec, runToEnd } from './channel.js';
+import { dockerExec, runToEnd, type ContainerExec } from './channel.js';
+import { connectSync } from './connect.js';
 import { compileRules } from './rules.js';
 import { ServiceSync } from './session.js';
 
@@ -49,12 +50,15 @@ afterAll(async () => {
   rmSync(repo.dir, { recursive: true, force: true });
 });
 
+/** What the loop hands ServiceSync for a container: the channel the Docker target would open. */
+const target = (key: string, exec: ContainerExec) => ({ key, where: exec.where, connect: (roots: string[]) => connectSync(exec, roots) });
+
 describe('ServiceSync', () => {
   it('connects, runs the initial sync of what the rules cover, syncs batches and runs `then` after each', async () => {
     const events: EngineEventInput[] = [];
     const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });
     const { exec } = await container();
-    await sync.attach({ key: 'c1', exec });
+    await sync.attach(target('c1', exec));
     expect(events.map((e) => e.type)).toEqual(['sync.connected', 'sync.finished', 'sync.command']);
     expect(events[1]).toMatchObject({ written: 2, deleted: 0, initial: true });
     expect(await sh(exec, 'cd /app/public && find . -type f | sort; cat /tmp/then.out')).toBe('./a.txt\n./sub/b.txt\n2\n');
@@ -78,7 +82,7 @@ describe('ServiceSync', () => {
       'mkdir -p /app/public/sub /app/public/node_modules/x /app/public/generated && cd /app/public && ' +
         'echo s > stale.txt && echo s > sub/stale.txt && echo k > node_modules/x/index.js && echo k > generated/out.txt && echo k > other.tmp && echo k > /app/elsewhere.txt',
     );
-    await sync.attach({ key: 'c', exec });
+    await sync.attach(target('c', exec));
     // The two stale files, and a.txt: tracked by git but deleted locally (absent here anyway).
     expect(events.find((e) => e.type === 'sync.finished')).toMatchObject({ deleted: 3, initial: true });
     expect(await sh(exec, 'cd /app && find . -type f | sort')).toBe(
@@ -91,13 +95,13 @@ describe('ServiceSync', () => {
     const events: EngineEventInput[] = [];
     const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });
     const gone = { where: 'container nowhere', start: () => Promise.reject(new Error('no such container')) };
-    await sync.attach({ key: 'gone', exec: gone });
+    await sync.attach(target('gone', gone));
     expect(events[0]).toMatchObject({ type: 'sync.failed', where: 'container nowhere' });
     expect(sync.connected()).toEqual([]);
     // Changes for this service now rebuild instead of waiting for a container that can take them.
     expect(sync.cannotSync()).toMatch(/no such container/);
     const { exec } = await container();
-    await sync.attach({ key: 'ok', exec });
+    await sync.attach(target('ok', exec));
     expect(sync.connected()).toEqual(['ok']);
     expect(sync.cannotSync()).toBeUndefined();
     await sync.close();

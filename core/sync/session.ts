@@ -1,19 +1,18 @@
 import path from 'node:path';
-import type Dockerode from 'dockerode';
 import type { EngineEventInput } from '../engine/events.js';
-import type { ContainerExec } from './channel.js';
 import { filesCoveredByRules, prepareOps, syncRoots } from './local.js';
 import { GitIgnore, NEVER_WATCHED } from '../watch/ignore.js';
 import { destinationFor, type CompiledRule } from './rules.js';
-import { ArchiveTransport, ReceiverUnavailable, StreamTransport, TarTransport, type SyncTransport } from './transport.js';
+import type { SyncTransport } from './transport.js';
 import { existsNoFollow } from '../fs.js';
 
-/** A container to keep in sync: how to exec into it, and on the Docker target the engine and container name. */
+/** A container to keep in sync: its key, and how the target opens a sync channel into it. */
 export interface SyncTarget {
   /** Stable while the container lives, e.g. "<pod>/<container>#<restarts>". */
   key: string;
-  exec: ContainerExec;
-  docker?: { docker: Dockerode; container: string };
+  /** For messages: "pod web-7d9f/web". */
+  where: string;
+  connect(roots: string[]): Promise<SyncTransport>;
 }
 
 export interface ServiceSyncOptions {
@@ -63,10 +62,10 @@ export class ServiceSync {
       const roots = syncRoots(this.opts.rules);
       let transport: SyncTransport;
       try {
-        transport = await connect(target, roots);
+        transport = await target.connect(roots);
       } catch (err) {
         this.unsyncable = (err as Error).message;
-        this.opts.emit({ type: 'sync.failed', service: this.service, where: target.exec.where, message: this.unsyncable });
+        this.opts.emit({ type: 'sync.failed', service: this.service, where: target.where, message: this.unsyncable });
         return;
       }
       this.unsyncable = undefined;
@@ -108,12 +107,12 @@ export class ServiceSync {
     return candidates.filter((p) => !ignored.has(p));
   }
 
-  /** The container is gone: drop its transport. */
-  detach(key: string): void {
+  /** The container is gone: drop its transport (closed after the batch in flight, if any). */
+  detach(key: string): Promise<void> {
     const t = this.transports.get(key);
-    if (!t) return;
+    if (!t) return Promise.resolve();
     this.transports.delete(key);
-    void t.close();
+    return this.enqueue(() => t.close());
   }
 
   /** Carries changed repo paths (written or deleted) into every connected container. */
@@ -170,18 +169,3 @@ export class ServiceSync {
     );
   }
 }
-
-async function connect(target: SyncTarget, roots: string[]): Promise<SyncTransport> {
-  try {
-    return await StreamTransport.open(target.exec, roots);
-  } catch (err) {
-    if (!(err instanceof ReceiverUnavailable)) throw err;
-    if (target.docker) return new ArchiveTransport(target.docker.docker, target.docker.container, target.exec, roots);
-    try {
-      return await TarTransport.probe(target.exec, roots);
-    } catch (tarErr) {
-      throw new Error(`cannot sync into ${target.exec.where}: it has neither perl (for the sync stream) nor tar (${(tarErr as Error).message})`);
-    }
-  }
-}
-

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type Dockerode from 'dockerode';
 import { dockerCallFailed, isNotFound } from '../build/docker.js';
 import { UserError } from '../errors.js';
-import { DEVELOPER_LABEL, MANAGED_BY, MANAGED_BY_VALUE, PROJECT_LABEL, SERVICE_LABEL, toLabelValue, VERSION_ANNOTATION } from '../deploy/labels.js';
+import { MANAGED_BY, MANAGED_BY_VALUE, MANIFEST_HASH_ANNOTATION, ownerLabels, SERVICE_LABEL, toLabelValue, VERSION_ANNOTATION } from '../deploy/labels.js';
 
 /**
  * The local Docker target: each service runs as one container on a per-project network, reachable from the others
@@ -16,14 +16,7 @@ export interface DockerOwner {
 export const networkName = (o: DockerOwner) => `devloop-${toLabelValue(o.project)}`;
 export const containerName = (o: DockerOwner, service: string) => `devloop-${toLabelValue(o.project)}-${service}`;
 
-function labels(o: DockerOwner, service?: string): Record<string, string> {
-  return {
-    [MANAGED_BY]: MANAGED_BY_VALUE,
-    [PROJECT_LABEL]: toLabelValue(o.project),
-    [DEVELOPER_LABEL]: toLabelValue(o.developer),
-    ...(service ? { [SERVICE_LABEL]: service } : {}),
-  };
-}
+const labels = (o: DockerOwner, service?: string) => ownerLabels(o, service);
 
 const labelFilter = (o: DockerOwner, service?: string) => Object.entries(labels(o, service)).map(([k, v]) => `${k}=${v}`);
 
@@ -62,6 +55,7 @@ export interface RunningService {
   container: string;
   image: string;
   version: string;
+  configHash: string;
   state: string;
   running: boolean;
   ports: PortMapping[];
@@ -75,6 +69,7 @@ export async function listServiceContainers(docker: Dockerode, o: DockerOwner): 
     container: c.Names[0]?.replace(/^\//, '') ?? c.Id,
     image: c.Image,
     version: c.Labels[VERSION_ANNOTATION] ?? '',
+    configHash: c.Labels[MANIFEST_HASH_ANNOTATION] ?? '',
     state: c.State,
     running: c.State === 'running',
     ports: c.Ports.filter((p) => p.PublicPort).map((p) => ({ host: p.PublicPort, container: p.PrivatePort })),
@@ -86,6 +81,8 @@ export interface RunRequest {
   image: string;
   version: string;
   ports: PortMapping[];
+  /** Fingerprint of the container's settings besides the image (its ports). */
+  configHash: string;
 }
 
 /** Replaces the service's container with one running `image` (nothing happens when that version already runs). */
@@ -94,7 +91,8 @@ export async function runServiceContainer(docker: Dockerode, o: DockerOwner, req
   const existing = docker.getContainer(name);
   try {
     const info = await existing.inspect();
-    if (info.State.Running && info.Config.Labels?.[VERSION_ANNOTATION] === req.version && info.Config.Image === req.image) return 'current';
+    const l = info.Config.Labels ?? {};
+    if (info.State.Running && l[VERSION_ANNOTATION] === req.version && l[MANIFEST_HASH_ANNOTATION] === req.configHash && info.Config.Image === req.image) return 'current';
     if (info.Config.Labels?.[MANAGED_BY] !== MANAGED_BY_VALUE) {
       throw new UserError(`a container named ${name} exists and is not devloop's`, { hint: `remove or rename it: docker rm -f ${name}` });
     }
@@ -112,7 +110,7 @@ export async function runServiceContainer(docker: Dockerode, o: DockerOwner, req
     const container = await docker.createContainer({
       name,
       Image: req.image,
-      Labels: { ...labels(o, req.service), [VERSION_ANNOTATION]: req.version },
+      Labels: { ...labels(o, req.service), [VERSION_ANNOTATION]: req.version, [MANIFEST_HASH_ANNOTATION]: req.configHash },
       ExposedPorts: exposed,
       HostConfig: { PortBindings: bindings, NetworkMode: networkName(o) },
       NetworkingConfig: { EndpointsConfig: { [networkName(o)]: { Aliases: [req.service] } } },
@@ -155,6 +153,7 @@ async function lastLogLines(docker: Dockerode, name: string, n: number): Promise
     for (const l of text.split('\n')) if (l.trim()) lines.push(l.trim());
     return lines.slice(-n);
   } catch {
+    // The last lines only decorate the exit message; without them it still says what happened.
     return [];
   }
 }

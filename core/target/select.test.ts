@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProjectConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
-import { developerNamespace, imageRefFor, selectTarget } from './select.js';
+import { developerNamespace, selectTarget } from './select.js';
 
 const project: ProjectConfig = { version: 1, name: 'shop', root: '/nowhere', file: null, services: [] };
 
@@ -51,7 +51,8 @@ describe('selectTarget', () => {
   it('loads into kind for a kind-<cluster> context, in <project>-<developer>', async () => {
     process.env.KUBECONFIG = path.join(dir, 'kind');
     const t = await selectTarget(project, 'ada', {});
-    expect(t).toMatchObject({ kind: 'kind', cluster: 'dev', namespace: 'shop-ada', where: 'kind-dev/shop-ada' });
+    expect(t).toMatchObject({ kind: 'kind', namespace: 'shop-ada', where: 'kind-dev/shop-ada' });
+    expect(t.imageRef('shop/web', 'abc')).toBe('shop/web:abc');
   });
 
   it('needs a registry for any other context, and names the fix', async () => {
@@ -60,11 +61,11 @@ describe('selectTarget', () => {
     expect(err).toBeInstanceOf(UserError);
     expect((err as UserError).hint).toMatch(/DEVLOOP_REGISTRY/);
     // Reading what runs, or removing it, delivers no image: no registry needed.
-    expect(await selectTarget(project, 'ada', { needsRegistry: false })).toMatchObject({ kind: 'remote', registry: '', namespace: 'shop-ada' });
+    expect(await selectTarget(project, 'ada', { needsRegistry: false })).toMatchObject({ kind: 'remote', describe: { namespace: 'shop-ada' } });
     process.env.DEVLOOP_REGISTRY = '127.0.0.1:5000';
     const t = await selectTarget({ ...project, registry: 'ignored.example' }, 'ada', { namespace: 'mine' });
-    expect(t).toMatchObject({ kind: 'remote', registry: '127.0.0.1:5000', namespace: 'mine' });
-    expect(imageRefFor(t as { kind: 'remote'; registry: string }, 'shop/web', 'abc')).toBe('127.0.0.1:5000/shop/web:abc');
+    expect(t).toMatchObject({ kind: 'remote', describe: { registry: '127.0.0.1:5000', namespace: 'mine' } });
+    expect(t.imageRef('shop/web', 'abc')).toBe('127.0.0.1:5000/shop/web:abc');
     delete process.env.DEVLOOP_REGISTRY;
   });
 

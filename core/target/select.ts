@@ -1,9 +1,12 @@
 import os from 'node:os';
 import type { ProjectConfig } from '../config/types.js';
 import { UserError } from '../errors.js';
-import { loadKube, type Kube } from '../deploy/kube.js';
+import { loadKube } from '../deploy/kube.js';
 import { toLabelValue } from '../deploy/labels.js';
-import type { TargetKind } from '../engine/events.js';
+import type { Target } from './target.js';
+import { DockerTarget } from './docker-target.js';
+import { KubernetesTarget } from './kubernetes.js';
+import { KindDelivery, RegistryDelivery } from './delivery.js';
 
 export interface TargetOptions {
   /** "docker" forces the local Docker target; "kubernetes" requires a kube context. */
@@ -14,10 +17,7 @@ export interface TargetOptions {
   needsRegistry?: boolean;
 }
 
-export type Target =
-  | { kind: 'docker'; where: string }
-  | { kind: 'kind'; cluster: string; kube: Kube; namespace: string; where: string }
-  | { kind: 'remote'; registry: string; kube: Kube; namespace: string; where: string };
+export type { Target } from './target.js';
 
 /** Developer name: DEVLOOP_DEVELOPER, then devloop.yaml, then git's user.name, then the OS user. */
 export async function resolveDeveloper(project: ProjectConfig): Promise<string> {
@@ -44,18 +44,18 @@ export function developerNamespace(project: string, developer: string): string {
  * cluster when the context is `kind-<cluster>`; otherwise a remote cluster fed through the registry.
  */
 export async function selectTarget(project: ProjectConfig, developer: string, opts: TargetOptions): Promise<Target> {
-  if (opts.target === 'docker') return { kind: 'docker', where: 'local Docker' };
+  if (opts.target === 'docker') return new DockerTarget();
   const kube = await loadKube(opts.context);
   if (!kube) {
     if (opts.target === 'kubernetes') {
       throw new UserError('no Kubernetes context is configured', { hint: 'set KUBECONFIG or pass --context; or use --target docker' });
     }
-    return { kind: 'docker', where: 'local Docker' };
+    return new DockerTarget();
   }
   const namespace = opts.namespace ?? project.namespace ?? developerNamespace(project.name, developer);
   if (kube.context.startsWith('kind-')) {
     const cluster = kube.context.slice('kind-'.length);
-    return { kind: 'kind', cluster, kube, namespace, where: `${kube.context}/${namespace}` };
+    return new KubernetesTarget('kind', kube, namespace, new KindDelivery(cluster));
   }
   const registry = (process.env.DEVLOOP_REGISTRY ?? project.registry ?? '').replace(/\/+$/, '');
   if (!registry && opts.needsRegistry !== false) {
@@ -63,10 +63,5 @@ export async function selectTarget(project: ProjectConfig, developer: string, op
       hint: 'set `registry:` in devloop.yaml or DEVLOOP_REGISTRY (e.g. 127.0.0.1:5000), or use --target docker',
     });
   }
-  return { kind: 'remote', registry, kube, namespace, where: `${kube.context}/${namespace}` };
-}
-
-/** The reference a service's image is built and deployed as on this target. */
-export function imageRefFor(target: { kind: TargetKind; registry?: string }, image: string, version: string): string {
-  return target.kind === 'remote' && target.registry ? `${target.registry}/${image}:${version}` : `${image}:${version}`;
+  return new KubernetesTarget('remote', kube, namespace, new RegistryDelivery(registry));
 }

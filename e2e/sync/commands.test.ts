@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../../core/config/load.js';
 import type { EngineEvent } from '../../core/engine/events.js';
+import { DockerTarget } from '../../core/target/docker-target.js';
 import { startLoop, type RunningLoop } from '../../core/engine/loop.js';
 import { EngineBus } from '../../core/engine/state.js';
 import { contentVersions } from '../../core/engine/versions.js';
@@ -33,11 +34,11 @@ describe('EngineCommands of a running loop', () => {
     port = await freePort();
     repo = await syncFixtureRepo(port, projectName);
     const project = await loadProject(repo.dir);
-    loop = await startLoop(bus, {
+    loop = startLoop(bus, {
       dir: repo.dir,
       project,
       developer: uniqueName('e2e-cmd'),
-      target: { kind: 'docker', where: 'local Docker' },
+      target: new DockerTarget(),
       versions: await contentVersions(project),
     });
     await waitEvent('the initial sync', 0, (e) => e.type === 'sync.finished' && e.initial);

@@ -1,0 +1,373 @@
+import type { ServiceConfig } from '../config/types.js';
+import { ExternalError, oneLine, UserError, UserErrors } from '../errors.js';
+import { repositoryOf } from '../build/registry.js';
+import type { Kube } from '../deploy/kube.js';
+import { isNotFound, kubeCallFailed } from '../deploy/kube.js';
+import {
+  applyObjects,
+  deleteOwned,
+  describeRef,
+  ensureNamespace,
+  inventoryName,
+  objectsToPrune,
+  ownedBy,
+  readDeployedRecords,
+  refOf,
+  writeDeployedRecord,
+  type DeployedRecord,
+  type ObjectRef,
+} from '../deploy/apply.js';
+import { MANAGED_BY, MANAGED_BY_VALUE, ownerSelector, SERVICE_LABEL, VERSION_ANNOTATION } from '../deploy/labels.js';
+import { renderManifests, type K8sObject } from '../deploy/render.js';
+import { readWorkload, waitForRollout, WORKLOAD_KINDS, workloadStatus } from '../deploy/rollout.js';
+import { transformObjects } from '../deploy/transform.js';
+import { followKubeLog } from '../forward/logs.js';
+import { PodTracker, type ServicePods } from '../forward/pods.js';
+import { PortForward } from '../forward/portforward.js';
+import { kubeExec } from '../sync/channel.js';
+import { connectSync } from '../sync/connect.js';
+import type { BuildSkipReason, TargetKind } from '../engine/events.js';
+import type {
+  Deployable,
+  Deployed,
+  DeployOptions,
+  Follower,
+  Forwarder,
+  PlannedDeploy,
+  Reporter,
+  ServiceInstances,
+  Target,
+  TargetContext,
+  TargetDescription,
+} from './target.js';
+
+/** How images reach the cluster: loaded into kind's nodes, or pushed to a registry the cluster pulls from. */
+export interface ImageDelivery {
+  readonly registry?: string;
+  /** The reference an image is deployed as. */
+  imageRef(image: string, version: string): string;
+  imageAtTarget(ref: string): Promise<BuildSkipReason | undefined>;
+  deliver(service: string, ref: string, report: Reporter): Promise<void>;
+}
+
+const ownerOf = (ctx: TargetContext) => ({ project: ctx.project.name, developer: ctx.developer });
+
+/** Rendered, transformed objects of one service. */
+interface Rendered {
+  objects?: K8sObject[];
+}
+
+/** Kinds swept by label as well as by record, so objects whose record was lost are still found and removed. */
+const SWEPT_KINDS: [string, string][] = [
+  ['apps/v1', 'Deployment'],
+  ['apps/v1', 'StatefulSet'],
+  ['apps/v1', 'DaemonSet'],
+  ['batch/v1', 'Job'],
+  ['batch/v1', 'CronJob'],
+  ['v1', 'Service'],
+  ['v1', 'ConfigMap'],
+  ['v1', 'Secret'],
+  ['v1', 'ServiceAccount'],
+  ['v1', 'PersistentVolumeClaim'],
+  ['networking.k8s.io/v1', 'Ingress'],
+];
+
+/** Objects that Kubernetes itself puts into every namespace; they do not make a namespace "in use". */
+const NAMESPACE_DEFAULTS = new Set(['ConfigMap/kube-root-ca.crt', 'ServiceAccount/default']);
+
+/**
+ * A namespace of a Kubernetes cluster: manifests rendered, transformed and server-side applied, each service's
+ * objects recorded in its inventory ConfigMap, rollouts watched, pods followed by devloop's labels. Images arrive
+ * through an ImageDelivery (kind load or registry push).
+ */
+export class KubernetesTarget implements Target {
+  readonly where: string;
+  readonly describe: TargetDescription;
+
+  constructor(
+    readonly kind: TargetKind,
+    readonly kube: Kube,
+    readonly namespace: string,
+    private readonly delivery: ImageDelivery,
+  ) {
+    this.where = `${kube.context}/${namespace}`;
+    this.describe = { context: kube.context, namespace, ...(delivery.registry ? { registry: delivery.registry } : {}) };
+  }
+
+  imageRef(image: string, version: string): string {
+    return this.delivery.imageRef(image, version);
+  }
+
+  imageAtTarget(ref: string): Promise<BuildSkipReason | undefined> {
+    return this.delivery.imageAtTarget(ref);
+  }
+
+  deliver(service: string, ref: string, report: Reporter): Promise<void> {
+    return this.delivery.deliver(service, ref, report);
+  }
+
+  async prepare(
+    ctx: TargetContext,
+    req: { services: ReadonlyArray<PlannedDeploy>; images: Record<string, string> },
+    report: Reporter,
+  ): Promise<Deployable[]> {
+    const problems: unknown[] = [];
+    const out = await Promise.all(
+      req.services.map(async (p): Promise<Deployable> => {
+        const s = p.service;
+        if (!s.manifests) return { ...p, configHash: '', detail: {} satisfies Rendered };
+        try {
+          const rendered = await renderManifests(ctx.project.root, s.manifests, { release: s.name, namespace: this.namespace });
+          const t = transformObjects(rendered.objects, {
+            project: ctx.project.name,
+            developer: ctx.developer,
+            service: s.name,
+            namespace: this.namespace,
+            version: p.version,
+            images: req.images,
+          });
+          for (const w of t.warnings) report({ type: 'warning', service: s.name, message: w });
+          if (t.imagesReplaced === 0) report({ type: 'warning', service: s.name, message: `no container in ${s.manifests} uses image ${s.image}` });
+          return { ...p, configHash: t.manifestHash, detail: { objects: t.objects } satisfies Rendered };
+        } catch (err) {
+          problems.push(err);
+          return { ...p, configHash: '', detail: {} };
+        }
+      }),
+    );
+    // A manifest problem stops the run before anything is built or applied.
+    if (problems.length === 1) throw problems[0];
+    if (problems.length > 1) {
+      // Every service's manifest problem at once, one line each, when all of them are the user's to fix.
+      if (problems.every((e) => e instanceof UserError)) {
+        throw new UserErrors(problems.flatMap((e) => (e instanceof UserErrors ? [...e.problems] : [(e as UserError).message])), {
+          hint: 'fix the manifests; nothing was built or applied',
+        });
+      }
+      throw new ExternalError(problems.map((e) => (e instanceof Error ? e.message : String(e))).join('\n'));
+    }
+    return out;
+  }
+
+  async inspect(ctx: TargetContext, deployables: ReadonlyArray<Deployable>): Promise<Map<string, Deployed>> {
+    const records = await readDeployedRecords(this.kube, this.namespace, ownerOf(ctx));
+    const out = new Map<string, Deployed>();
+    await Promise.all(
+      deployables.map(async (d) => {
+        const record = records.get(d.service.name);
+        if (!record) return;
+        let ready = 0;
+        let desired = 0;
+        let image: string | undefined;
+        let rolledOut = true;
+        for (const ref of record.objects.filter((o) => WORKLOAD_KINDS.has(o.kind))) {
+          try {
+            const w = await readWorkload(this.kube, ref, this.namespace);
+            const st = workloadStatus(ref.kind, w);
+            ready += st.ready;
+            desired += st.desired;
+            image ??= w.spec?.template.spec?.containers.map((c) => c.image).find((i) => i !== undefined && repositoryOf(i).endsWith(repositoryOf(d.service.image)));
+            if (w.metadata?.annotations?.[VERSION_ANNOTATION] !== record.version || !st.done) rolledOut = false;
+          } catch {
+            // A workload deleted behind devloop's back is not rolled out: the next up applies it again.
+            rolledOut = false;
+          }
+        }
+        out.set(d.service.name, {
+          service: d.service.name,
+          version: record.version,
+          current: d.service.manifests !== undefined && record.version === d.version && record.manifestHash === d.configHash && rolledOut,
+          where: this.namespace,
+          ...(image ? { image } : {}),
+          ready,
+          desired,
+          detail: record,
+        });
+      }),
+    );
+    return out;
+  }
+
+  async ensureEnvironment(ctx: TargetContext, report: Reporter): Promise<void> {
+    if (await ensureNamespace(this.kube, this.namespace, ownerOf(ctx))) report({ type: 'namespace.created', namespace: this.namespace });
+  }
+
+  async deploy(ctx: TargetContext, d: Deployable, previous: Deployed | undefined, opts: DeployOptions, report: Reporter): Promise<boolean> {
+    const objects = (d.detail as Rendered).objects;
+    if (!objects) return true; // Built and delivered; the service has no manifests to apply.
+    const name = d.service.name;
+    const owner = ownerOf(ctx);
+    const t0 = Date.now();
+    const refs = objects.map(refOf);
+    try {
+      await applyObjects(this.kube, objects, owner, name);
+      await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: d.version, manifestHash: d.configHash, objects: refs });
+      report({ type: 'deploy.applied', service: name, objects: refs.map(describeRef) });
+      const before = (previous?.detail as DeployedRecord | undefined)?.objects ?? [];
+      for (const stale of objectsToPrune(before, refs)) {
+        const outcome = await deleteOwned(this.kube, stale, owner, name);
+        if (outcome === 'deleted') report({ type: 'deploy.pruned', service: name, object: describeRef(stale) });
+        if (outcome === 'not-owned') report({ type: 'warning', service: name, message: `${describeRef(stale)} is no longer devloop's; left in place` });
+      }
+    } catch (err) {
+      report({ type: 'deploy.failed', service: name, message: oneLine(err) });
+      return false;
+    }
+    const result = await waitForRollout(
+      this.kube,
+      refs.filter((r) => WORKLOAD_KINDS.has(r.kind)),
+      {
+        namespace: this.namespace,
+        version: d.version,
+        timeoutMs: opts.timeoutMs,
+        onProgress: (ready, desired, message) => report({ type: 'rollout.progress', service: name, ready, desired, ...(message ? { message } : {}) }),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      },
+    ).catch((err: unknown) => ({ ok: false as const, reason: 'Error', message: oneLine(err) }));
+    if (!result.ok) {
+      report({ type: 'rollout.failed', service: name, reason: result.reason, message: result.message });
+      return false;
+    }
+    report({ type: 'rollout.ready', service: name, durationMs: Date.now() - t0 });
+    return true;
+  }
+
+  /**
+   * Removes everything devloop deployed for this project and developer (checked by label on each object before it
+   * is deleted) and nothing else. The namespace goes too, unless asked to keep it, or devloop did not create it, or
+   * something that is not devloop's still lives in it. Idempotent.
+   */
+  async remove(ctx: TargetContext, opts: { keepNamespace: boolean }, report: Reporter): Promise<void> {
+    const { kube, namespace } = this;
+    const owner = ownerOf(ctx);
+    const records = await readDeployedRecords(kube, namespace, owner);
+    const refs: ObjectRef[] = [...records.values()].flatMap((r) => r.objects);
+    for (const r of records.values()) refs.push({ apiVersion: 'v1', kind: 'ConfigMap', name: inventoryName(r.service), namespace });
+    const selector = ownerSelector(owner.project, owner.developer);
+    const seen = new Set(refs.map((r) => `${r.kind}/${r.namespace ?? ''}/${r.name}`));
+    for (const [apiVersion, kind] of SWEPT_KINDS) {
+      try {
+        const list = await kube.objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, selector);
+        for (const o of list.items) {
+          const ref = { apiVersion, kind, name: o.metadata?.name ?? '', namespace };
+          if (!seen.has(`${kind}/${namespace}/${ref.name}`)) refs.push(ref);
+        }
+      } catch (err) {
+        if (!isNotFound(err)) throw kubeCallFailed(`list ${kind} in ${namespace}`, err);
+      }
+    }
+    for (const ref of refs) {
+      const outcome = await deleteOwned(kube, ref, owner);
+      if (outcome === 'deleted') report({ type: 'down.deleted', object: describeRef(ref) });
+      if (outcome === 'not-owned') report({ type: 'down.kept', object: describeRef(ref), reason: 'not labelled as devloop’s' });
+    }
+
+    let ns;
+    try {
+      ns = await kube.core.readNamespace({ name: namespace });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw kubeCallFailed(`read namespace ${namespace}`, err);
+    }
+    if (opts.keepNamespace) {
+      report({ type: 'down.kept', object: `Namespace/${namespace}`, reason: '--keep-namespace' });
+      return;
+    }
+    if (!ownedBy(ns.metadata?.labels, owner) || ns.metadata?.labels?.[MANAGED_BY] !== MANAGED_BY_VALUE) {
+      report({ type: 'down.kept', object: `Namespace/${namespace}`, reason: 'devloop did not create it' });
+      return;
+    }
+    const foreign: string[] = [];
+    for (const [apiVersion, kind] of SWEPT_KINDS) {
+      let list;
+      try {
+        list = await kube.objects.list(apiVersion, kind, namespace);
+      } catch (err) {
+        // A kind this cluster does not serve holds nothing; any other failure keeps the namespace (the safe side).
+        if (isNotFound(err)) continue;
+        throw kubeCallFailed(`list ${kind} in ${namespace}`, err);
+      }
+      for (const o of list.items) {
+        const id = `${kind}/${o.metadata?.name}`;
+        if (NAMESPACE_DEFAULTS.has(id) || ownedBy(o.metadata?.labels, owner)) continue;
+        // Objects a controller made for a devloop object (ReplicaSets, Pods, token Secrets) go with their owner.
+        if ((o.metadata?.ownerReferences?.length ?? 0) > 0) continue;
+        foreign.push(id);
+      }
+    }
+    if (foreign.length) {
+      report({ type: 'down.kept', object: `Namespace/${namespace}`, reason: `it also holds ${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}` });
+      return;
+    }
+    try {
+      await kube.core.deleteNamespace({ name: namespace });
+      report({ type: 'down.deleted', object: `Namespace/${namespace}` });
+    } catch (err) {
+      if (!isNotFound(err)) throw kubeCallFailed(`delete namespace ${namespace}`, err);
+    }
+  }
+
+  async follow(ctx: TargetContext, onChange: (byService: Map<string, ServiceInstances>) => void, onError: (message: string) => void): Promise<Follower> {
+    const owner = ownerOf(ctx);
+    const tracker = new PodTracker(this.kube, this.namespace, ownerSelector(owner.project, owner.developer), SERVICE_LABEL, (pods) => onChange(this.instances(pods)), onError);
+    await tracker.start();
+    return { close: async () => tracker.close() };
+  }
+
+  private instances(byService: Map<string, ServicePods>): Map<string, ServiceInstances> {
+    const out = new Map<string, ServiceInstances>();
+    for (const [service, pods] of byService) {
+      out.set(service, {
+        running: pods.running.map((c) => ({
+          key: c.key,
+          image: c.image,
+          ...(c.startedAt ? { startedAt: c.startedAt } : {}),
+          where: `${c.pod}/${c.container}`,
+          connectSync: (roots: string[]) => connectSync(kubeExec(this.kube, this.namespace, c.pod, c.container), roots),
+          followLog: (fromStart: boolean, onLine: (line: string) => void) => followKubeLog(this.kube, this.namespace, c.pod, c.container, fromStart, onLine),
+        })),
+        ready: pods.readyCount,
+        total: pods.total,
+        ...(pods.ready ? { readyAt: `pod/${pods.ready}` } : {}),
+      });
+    }
+    return out;
+  }
+
+  async forward(_ctx: TargetContext, service: ServiceConfig, report: Reporter): Promise<Forwarder> {
+    const list: PortForward[] = [];
+    for (const p of service.ports) {
+      const [local, remote] = p.split(':').map(Number) as [number, number | undefined];
+      const fw = new PortForward(this.kube, this.namespace, local, remote ?? local);
+      try {
+        await fw.listen();
+        list.push(fw);
+      } catch (err) {
+        report({ type: 'forward.failed', service: service.name, local, remote: remote ?? local, message: oneLine(err) });
+      }
+    }
+    return {
+      update(instances) {
+        const pod = instances.readyAt?.replace(/^pod\//, '');
+        for (const fw of list) {
+          if (fw.currentPod === pod) continue;
+          fw.setPod(pod);
+          if (pod) report({ type: 'forward.ready', service: service.name, local: fw.local, remote: fw.remote, where: `pod/${pod}` });
+        }
+      },
+      close: async () => {
+        await Promise.all(list.map((f) => f.close()));
+      },
+    };
+  }
+
+  async restart(ctx: TargetContext, service: string): Promise<void> {
+    const owner = ownerOf(ctx);
+    // Only pods carrying devloop's labels for this project, developer and service.
+    try {
+      await this.kube.core.deleteCollectionNamespacedPod({ namespace: this.namespace, labelSelector: ownerSelector(owner.project, owner.developer, service) });
+    } catch (err) {
+      throw kubeCallFailed(`restart the pods of ${service}`, err);
+    }
+  }
+}
