@@ -1,5 +1,6 @@
 import type { RunningLoop } from '../../core/engine/loop.js';
-import { oneLine, UserError } from '../../core/errors.js';
+import { formatError, oneLine, UserError } from '../../core/errors.js';
+import { onInternalError } from '../crash.js';
 import type { Session } from '../render/session.js';
 
 export interface LoopFlags {
@@ -55,13 +56,25 @@ export async function runLoop(run: LoopRun): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let crashed: unknown;
+  const offCrash = onInternalError(async (err) => {
+    crashed = err;
+    run.session.bus.emit({ type: 'internal.error', message: formatError(err) });
+    await loop.commands.stop({ cleanup });
+  });
   let shown: { close(): Promise<void> } | undefined;
   try {
     shown = await run.present?.(loop);
     await loop.stopped;
   } finally {
+    offCrash();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await shown?.close();
+  }
+  // With the terminal given back, the error is said once more where it stays visible.
+  if (crashed !== undefined) {
+    process.stderr.write(`${formatError(crashed)}\n`);
+    process.exitCode = 70;
   }
 }

@@ -1,4 +1,5 @@
 import type { EngineEvent } from '../../core/engine/events.js';
+import { buildFailedLine, commandExitedLine } from '../../core/engine/messages.js';
 
 export interface PlainOptions {
   color: boolean;
@@ -44,7 +45,7 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
       return [`${svc(e.service)} ${e.image} already ${e.reason === 'exists-in-registry' ? 'in the registry' : 'built'}, not rebuilt`];
     case 'build.failed':
       return [
-        red(`${svc(e.service)} build failed${e.step ? ` at ${e.step}` : ''}: ${e.message}`),
+        red(`${svc(e.service)} ${buildFailedLine(e)}`),
         ...e.lastLines.map((l) => dim(`${e.service} | ${l}`)),
       ];
     case 'build.blocked':
@@ -106,7 +107,7 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
     case 'sync.failed':
       return [red(`${svc(e.service)} sync failed${e.where ? ` (${e.where})` : ''}: ${e.message}`)];
     case 'sync.command':
-      return [e.exitCode === 0 ? `${svc(e.service)} ran ${e.command.join(' ')}` : red(`${svc(e.service)} ${e.command.join(' ')} exited ${e.exitCode}: ${e.output}`)];
+      return [e.exitCode === 0 ? `${svc(e.service)} ran ${e.command.join(' ')}` : red(`${svc(e.service)} ${commandExitedLine(e)}: ${e.output}`)];
     case 'forward.ready':
       return [`${svc(e.service)} 127.0.0.1:${e.local} → ${e.where}:${e.remote}`];
     case 'forward.failed':
@@ -115,6 +116,8 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
       return [`${paint(opts.color, serviceColor(e.service))(`${e.service} |`)} ${e.line}`];
     case 'loop.stopped':
       return [e.cleanup ? 'stopped; removing what was deployed' : 'stopped; the deployment keeps running'];
+    case 'internal.error':
+      return [red(`${e.message.split('\n')[0]} — stopping`)];
   }
 }
 

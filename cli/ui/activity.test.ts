@@ -12,13 +12,13 @@ function recorded(opts?: ConstructorParameters<typeof Activity>[0]) {
 }
 
 describe('Activity', () => {
-  it('keeps the last build and deploy durations and counts delivery steps', () => {
-    const { activity, bus } = recorded();
+  it('leaves durations and delivery steps to the engine state (one state model)', () => {
+    const { bus } = recorded();
     emitSampleRun(bus);
-    expect(activity.service('orders')).toMatchObject({ lastBuildMs: 12_345, lastDeployMs: 4_100, deliverySteps: 1 });
-    expect(activity.service('web').lastBuildMs).toBeUndefined();
+    expect(bus.snapshot().services.orders).toMatchObject({ lastBuildMs: 12_345, lastDeployMs: 4_100, deliverySteps: 1 });
+    expect(bus.snapshot().services.web?.lastBuildMs).toBeUndefined();
     bus.emit({ type: 'deliver.started', service: 'orders', image: 'x', target: 'remote' });
-    expect(activity.service('orders').deliverySteps).toBe(0);
+    expect(bus.snapshot().services.orders?.deliverySteps).toBe(0);
   });
 
   it('logs events per service and overall, with the full failure detail as error lines', () => {

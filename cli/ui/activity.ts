@@ -1,5 +1,6 @@
 import { stripVTControlCharacters } from 'node:util';
-import type { EngineEvent } from '../../core/engine/events.js';
+import { EVENT_TYPES, type EngineEvent } from '../../core/engine/events.js';
+import { buildFailedLine, commandExitedLine } from '../../core/engine/messages.js';
 import { formatEvent } from '../render/plain.js';
 import { RingBuffer } from './ring.js';
 
@@ -13,12 +14,8 @@ export interface LogLine {
   text: string;
 }
 
-/** What the dashboard shows per service beyond EngineState: durations, delivery progress, forwards, errors. */
+/** What the dashboard shows per service beyond EngineState: declared ports, and failures of event types added later. */
 export interface ServiceActivity {
-  lastBuildMs?: number;
-  lastDeployMs?: number;
-  /** Layers pushed (or load messages seen) during the current delivery. */
-  deliverySteps: number;
   /** Forwarded ports as "local:remote"; declared ones until a forward event says otherwise. */
   ports: string[];
   /** A failure the engine state has no phase for (events added later), as one line. */
@@ -39,15 +36,6 @@ export interface ActivityOptions {
 /** Any event, including variants this build does not know yet. */
 type AnyEvent = { type: string; at: number; service?: unknown; [field: string]: unknown };
 
-const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set<EngineEvent['type']>([
-  'run.started', 'plan.computed', 'namespace.created', 'service.current', 'build.started', 'build.step', 'build.log',
-  'build.finished', 'build.skipped', 'build.failed', 'build.blocked', 'deliver.started', 'deliver.progress',
-  'deliver.finished', 'deliver.failed', 'deploy.applied', 'deploy.pruned', 'deploy.failed', 'rollout.progress',
-  'rollout.ready', 'rollout.failed', 'pods.changed', 'down.deleted', 'down.kept', 'warning', 'run.finished', 'watch.started',
-  'watch.paused', 'watch.batch', 'watch.failed', 'pass.started', 'pass.finished', 'config.reloaded', 'config.failed',
-  'sync.connected', 'sync.disconnected', 'sync.finished', 'sync.refused', 'sync.failed', 'sync.command',
-  'forward.ready', 'forward.failed', 'log.line', 'loop.stopped',
-]);
 
 /** Text fit for a terminal cell: no escape sequences, no tabs or carriage returns to break the layout. */
 export function cleanLine(s: string): string {
@@ -55,8 +43,8 @@ export function cleanLine(s: string): string {
 }
 
 /**
- * Folds engine events into bounded per-service log buffers and the few figures the dashboard shows that the engine
- * state does not keep. Cheap per event (the log path is two ring-buffer pushes) so a flood of log lines costs little;
+ * Folds engine events into bounded per-service log buffers (what the log pane shows); everything else the dashboard
+ * shows comes from the engine state. Cheap per event (the log path is two ring-buffer pushes) so a flood of log lines costs little;
  * the dashboard reads it only when it draws.
  */
 export class Activity {
@@ -79,7 +67,7 @@ export class Activity {
   service(name: string): ServiceActivity {
     let s = this.services.get(name);
     if (!s) {
-      s = { deliverySteps: 0, ports: [] };
+      s = { ports: [] };
       this.services.set(name, s);
     }
     return s;
@@ -94,7 +82,7 @@ export class Activity {
   record(event: EngineEvent): void {
     const e = event as AnyEvent;
     const service = typeof e.service === 'string' ? e.service : undefined;
-    if (!KNOWN_EVENT_TYPES.has(e.type)) {
+    if (!EVENT_TYPES.has(e.type)) {
       this.recordUnknown(e, service);
       return;
     }
@@ -105,29 +93,19 @@ export class Activity {
         return;
       case 'sync.command':
         if (event.exitCode !== 0) {
-          this.log({ at: event.at, service: event.service, kind: 'error', text: cleanLine(`${event.command.join(' ')} exited ${event.exitCode}`) });
+          this.log({ at: event.at, service: event.service, kind: 'error', text: cleanLine(commandExitedLine(event)) });
           for (const l of event.output.split('\n').filter(Boolean).slice(-20)) this.log({ at: event.at, service: event.service, kind: 'error', text: cleanLine(l) });
           return;
         }
         break;
-      case 'build.finished':
-        this.service(event.service).lastBuildMs = event.durationMs;
-        break;
-      case 'deliver.started':
-        this.service(event.service).deliverySteps = 0;
-        break;
       case 'deliver.progress':
-        this.service(event.service).deliverySteps++;
-        // Per-layer chatter stays out of the log pane: the row shows the count.
+        // Per-layer chatter stays out of the log pane: the row shows the count (engine state).
         return;
-      case 'rollout.ready':
-        this.service(event.service).lastDeployMs = event.durationMs;
-        break;
       case 'build.started':
         if (service) delete this.service(service).lastError;
         break;
       case 'build.failed':
-        this.log({ at: event.at, service: event.service, kind: 'error', text: cleanLine(`build failed${event.step ? ` at ${event.step}` : ''}: ${event.message}`) });
+        this.log({ at: event.at, service: event.service, kind: 'error', text: cleanLine(buildFailedLine(event)) });
         for (const l of event.lastLines) this.log({ at: event.at, service: event.service, kind: 'error', text: cleanLine(l) });
         return;
       case 'plan.computed':

@@ -270,7 +270,7 @@ export function buildView(input: ViewInput): DashboardView {
   const allRows: ServiceRow[] = names.map((name, i) => {
     const s = engine.services[name]!;
     const a = activity.service(name);
-    const phase = describePhase(s, engine.target ?? header.target, a.deliverySteps, now);
+    const phase = describePhase(s, engine.target ?? header.target, s.deliverySteps ?? 0, now);
     if (phase.state.startsWith('synced') && s.sync?.lastAt !== undefined) expires.push(s.sync.lastAt + SYNCED_MS);
     const error = FAILED_PHASES.has(s.phase)
       ? s.problem
@@ -282,8 +282,8 @@ export function buildView(input: ViewInput): DashboardView {
       selected: i === selectedIndex,
       ...phase,
       tag: s.version ? s.version.slice(0, 10) : '–',
-      build: formatDuration(a.lastBuildMs),
-      deploy: formatDuration(a.lastDeployMs),
+      build: formatDuration(s.lastBuildMs),
+      deploy: formatDuration(s.lastDeployMs),
       pods: s.desired !== undefined ? `${s.ready ?? 0}/${s.desired}` : '–',
       ports: s.forwards && Object.keys(s.forwards).length ? formatForwards(s.forwards) : a.ports.length ? formatPorts(a.ports) : '–',
       ...(error ? { error } : {}),

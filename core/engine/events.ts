@@ -69,7 +69,9 @@ export type EngineEvent =
   | { type: 'forward.ready'; at: number; service: string; local: number; remote: number; where: string }
   | { type: 'forward.failed'; at: number; service: string; local: number; remote: number; message: string }
   | { type: 'log.line'; at: number; service: string; where: string; line: string }
-  | { type: 'loop.stopped'; at: number; cleanup: boolean };
+  | { type: 'loop.stopped'; at: number; cleanup: boolean }
+  /** A bug in devloop (an error nobody handled): the command stops cleanly after it. */
+  | { type: 'internal.error'; at: number; message: string };
 
 /** What one batch of file changes means for one service. */
 export interface LoopDecision {
@@ -80,6 +82,23 @@ export interface LoopDecision {
 }
 
 export type EngineEventType = EngineEvent['type'];
+
+// Every event type, written as a record over the union so that a type added to (or removed from) the union without
+// being listed here does not compile.
+const EVENT_TYPE_RECORD: Record<EngineEventType, true> = {
+  'run.started': true, 'plan.computed': true, 'namespace.created': true, 'service.current': true, 'build.started': true,
+  'build.step': true, 'build.log': true, 'build.finished': true, 'build.skipped': true, 'build.failed': true,
+  'build.blocked': true, 'deliver.started': true, 'deliver.progress': true, 'deliver.finished': true, 'deliver.failed': true,
+  'deploy.applied': true, 'deploy.pruned': true, 'deploy.failed': true, 'rollout.progress': true, 'rollout.ready': true,
+  'pods.changed': true, 'rollout.failed': true, 'down.deleted': true, 'down.kept': true, warning: true, 'run.finished': true,
+  'watch.started': true, 'watch.paused': true, 'watch.batch': true, 'watch.failed': true, 'pass.started': true,
+  'pass.finished': true, 'config.reloaded': true, 'config.failed': true, 'sync.connected': true, 'sync.disconnected': true,
+  'sync.finished': true, 'sync.refused': true, 'sync.failed': true, 'sync.command': true, 'forward.ready': true,
+  'forward.failed': true, 'log.line': true, 'loop.stopped': true, 'internal.error': true,
+};
+
+/** The event types this build knows: renderers treat any other type as one added later (shown generically). */
+export const EVENT_TYPES: ReadonlySet<string> = new Set(Object.keys(EVENT_TYPE_RECORD));
 
 /** An event before the bus stamps it with the time. */
 export type EngineEventInput = EngineEvent extends infer E ? (E extends { at: number } ? Omit<E, 'at'> : never) : never;

@@ -1,5 +1,6 @@
 import type { EngineEvent, EngineEventInput, LoopDecision, PlannedService, TargetKind } from './events.js';
 import { EventBus } from './bus.js';
+import { buildFailedLine } from './messages.js';
 
 export type ServicePhase =
   | 'pending'
@@ -28,16 +29,15 @@ export interface ServiceState {
   desired?: number;
   /** One line saying why the service failed, when it did. */
   problem?: string;
-  /** Last log lines of the current build (bounded). */
-  log: string[];
-  built: boolean;
-  applied: boolean;
+  /** How long the last build, and the last deploy until ready, took. */
+  lastBuildMs?: number;
+  lastDeployMs?: number;
+  /** Layers pushed (or load messages seen) during the current delivery. */
+  deliverySteps?: number;
   /** File sync into the service's containers (the running loop only). */
   sync?: SyncStatus;
   /** Active port-forwards, "127.0.0.1:8080 → pod web-…:8080". */
   forwards?: Record<string, string>;
-  /** Last lines the service's containers printed (bounded). */
-  output?: string[];
 }
 
 export interface SyncStatus {
@@ -68,16 +68,16 @@ export interface EngineState {
   finished?: { ok: boolean; durationMs: number; failed: string[] };
   services: Record<string, ServiceState>;
   order: string[];
-  warnings: string[];
   loop?: LoopState;
+  /** A bug devloop ran into (the command stops after it). */
+  internalError?: string;
 }
 
-export const initialState: EngineState = { services: {}, order: [], warnings: [] };
-
-const LOG_LINES_KEPT = 20;
+// Log lines and warnings are not state: renderers keep what they show of them (bounded), e.g. the dashboard's Activity.
+export const initialState: EngineState = { services: {}, order: [] };
 
 function fresh(p: PlannedService): ServiceState {
-  return { name: p.name, version: p.version, image: p.image, phase: 'pending', log: [], built: false, applied: false };
+  return { name: p.name, version: p.version, image: p.image, phase: 'pending' };
 }
 
 function update(state: EngineState, name: string, patch: (s: ServiceState) => Partial<ServiceState>): EngineState {
@@ -99,42 +99,39 @@ export function reduce(state: EngineState, event: EngineEvent): EngineState {
     case 'service.current':
       return update(state, event.service, () => ({ phase: 'current', version: event.version }));
     case 'build.started':
-      return update(state, event.service, () => ({ phase: 'building', image: event.image, log: [], step: undefined }));
+      return update(state, event.service, () => ({ phase: 'building', image: event.image, step: undefined }));
     case 'build.step':
       return update(state, event.service, () => ({ step: `${event.step}/${event.total}` }));
-    case 'build.log':
-      return update(state, event.service, (s) => ({ log: [...s.log, event.line].slice(-LOG_LINES_KEPT) }));
     case 'build.finished':
-      return update(state, event.service, () => ({ phase: 'built', built: true, image: event.image }));
+      return update(state, event.service, () => ({ phase: 'built', image: event.image, lastBuildMs: event.durationMs }));
     case 'build.skipped':
       return update(state, event.service, () => ({ phase: 'built', image: event.image }));
     case 'build.failed':
-      return update(state, event.service, () => ({
-        phase: 'build-failed',
-        problem: `build failed${event.step ? ` at ${event.step}` : ''}: ${event.message}`,
-      }));
+      return update(state, event.service, () => ({ phase: 'build-failed', problem: buildFailedLine(event) }));
     case 'build.blocked':
       return update(state, event.service, () => ({ phase: 'blocked', problem: `not built: ${event.because}` }));
     case 'deliver.started':
-      return update(state, event.service, () => ({ phase: 'delivering' }));
+      return update(state, event.service, () => ({ phase: 'delivering', deliverySteps: 0 }));
+    case 'deliver.progress':
+      return update(state, event.service, (s) => ({ deliverySteps: (s.deliverySteps ?? 0) + 1 }));
     case 'deliver.finished':
       return update(state, event.service, () => ({ phase: 'delivered' }));
     case 'deliver.failed':
       return update(state, event.service, () => ({ phase: 'deliver-failed', problem: event.message }));
     case 'deploy.applied':
-      return update(state, event.service, () => ({ phase: 'rolling-out', applied: true }));
+      return update(state, event.service, () => ({ phase: 'rolling-out' }));
     case 'deploy.failed':
       return update(state, event.service, () => ({ phase: 'deploy-failed', problem: event.message }));
     case 'rollout.progress':
       return update(state, event.service, () => ({ ready: event.ready, desired: event.desired }));
     case 'rollout.ready':
-      return update(state, event.service, () => ({ phase: 'ready' }));
+      return update(state, event.service, () => ({ phase: 'ready', lastDeployMs: event.durationMs }));
     case 'pods.changed':
       return update(state, event.service, () => ({ ready: event.ready, desired: event.total }));
     case 'rollout.failed':
       return update(state, event.service, () => ({ phase: 'rollout-failed', problem: `${event.reason}: ${event.message}` }));
-    case 'warning':
-      return { ...state, warnings: [...state.warnings, event.service ? `${event.service}: ${event.message}` : event.message] };
+    case 'internal.error':
+      return { ...state, internalError: event.message };
     case 'run.finished':
       return { ...state, finished: { ok: event.ok, durationMs: event.durationMs, failed: event.failed } };
     case 'watch.started':
@@ -175,8 +172,6 @@ export function reduce(state: EngineState, event: EngineEvent): EngineState {
       return update(state, event.service, (s) => ({ forwards: { ...s.forwards, [String(event.local)]: `127.0.0.1:${event.local} → ${event.where}:${event.remote}` } }));
     case 'forward.failed':
       return update(state, event.service, (s) => ({ forwards: { ...s.forwards, [String(event.local)]: `127.0.0.1:${event.local}: ${event.message}` } }));
-    case 'log.line':
-      return update(state, event.service, (s) => ({ output: [...(s.output ?? []), event.line].slice(-LOG_LINES_KEPT) }));
     default:
       return state;
   }
