@@ -7,10 +7,20 @@ export default defineConfig({
     server: { deps: { external: [/\/dist\/vendor\//] } },
     projects: [
       {
+        // Pure logic and the real things that need no service: git repositories, files, inotify, child processes.
         test: {
           name: 'unit',
           include: ['core/**/*.test.ts', 'core/**/*.test.tsx', 'cli/**/*.test.ts', 'cli/**/*.test.tsx'],
+          exclude: ['**/*.integration.test.ts', 'core/build/kind.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
+        },
+      },
+      {
+        // Against the real Docker engine, registry, kubectl/helm and the build in dist/ (npm run infra:up, npm run build).
+        test: {
+          name: 'integration',
+          include: ['core/**/*.integration.test.ts', 'cli/**/*.integration.test.ts', 'core/build/kind.test.ts'],
+          testTimeout: 60_000,
         },
       },
       {
@@ -19,9 +29,6 @@ export default defineConfig({
           include: ['e2e/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
-          // The cluster, the Docker engine and two cores are shared by every suite: a test that fails is run once
-          // more before it counts, and the retry shows in the report (a real failure fails twice).
-          retry: 1,
           // One cluster, one Docker engine: e2e files run one at a time.
           fileParallelism: false,
           globalSetup: ['e2e/setup/global-setup.ts'],

@@ -6,6 +6,7 @@ export async function exists(p: string): Promise<boolean> {
     await stat(p);
     return true;
   } catch {
+    // Any reason it cannot be stat'ed means: not there for devloop.
     return false;
   }
 }
@@ -16,6 +17,7 @@ export async function existsNoFollow(p: string): Promise<boolean> {
     await lstat(p);
     return true;
   } catch {
+    // Any reason it cannot be lstat'ed means: not there for devloop.
     return false;
   }
 }

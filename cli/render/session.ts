@@ -44,6 +44,7 @@ export async function openSession(
     throw new UserError(`--target must be "kubernetes" or "docker", not "${flags.target}"`);
   }
   // The Kubernetes client takes a while to load: start it now, alongside config loading and content hashing.
+  // A warm-up only: it never rejects (a failure shows where the client is used).
   if (flags.target !== 'docker' && kubeconfigFiles().length > 0) void preloadKubeClient();
   const project = await loadProject(dir);
   const empty = opts.needsServices ? noServices(project) : undefined;

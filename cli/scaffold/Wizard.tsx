@@ -97,7 +97,8 @@ function ModuleQuestion(props: WizardProps & { dir: string; onSubmit: (m: string
   const [initial, setInitial] = useState<string | undefined>();
   useEffect(() => {
     let live = true;
-    void props.defaultModule(props.dir).then((m) => live && setInitial(m ?? ''));
+    // A suggestion only: without one the field starts empty; `live` drops an answer that comes after unmount.
+    props.defaultModule(props.dir).then((m) => live && setInitial(m ?? ''), () => undefined);
     return () => {
       live = false;
     };
@@ -152,7 +153,10 @@ export function Question(props: { label: string; initial: string; check: (v: str
   };
   const submit = () => {
     const v = typed.current.trim();
-    void props.check(v).then((p) => (p ? setProblem(p) : props.onSubmit(v)));
+    props.check(v).then(
+      (p) => (p ? setProblem(p) : props.onSubmit(v)),
+      (err: unknown) => setProblem(err instanceof Error ? err.message : String(err)),
+    );
   };
   useInput((input, key) => {
     if (key.return) {

@@ -209,6 +209,7 @@ export function mountDashboard(opts: RunDashboardOptions): RunningDashboard {
     (closing ??= (async () => {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      // How the dashboard exited is reported by `exited` itself; closing only waits for it.
       await Promise.race([exited.catch(() => {}), timeout]);
       clearTimeout(timer);
       instance.unmount();

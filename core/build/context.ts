@@ -32,6 +32,7 @@ export async function readDockerignore(contextDir: string, dockerfile = 'Dockerf
     try {
       text = await readFile(candidate, 'utf8');
     } catch {
+      // No such .dockerignore: try the next candidate, as Docker does.
       continue;
     }
     return text
@@ -89,6 +90,7 @@ export async function listContext(contextDir: string, dockerfile = 'Dockerfile')
 /** A tar stream of the build context, produced lazily (files are read as the daemon consumes the stream). */
 export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile'): Readable {
   const pack = tarPack();
+  // The producer belongs to the stream: any failure destroys the stream, which the build reading it reports.
   void (async () => {
     try {
       const files = await listContext(contextDir, dockerfile);

@@ -40,6 +40,7 @@ export async function locateStep(dockerfilePath: string, instruction: string, st
   try {
     source = await readFile(dockerfilePath, 'utf8');
   } catch {
+    // The Dockerfile changed or went away since the build: the step is named without its line.
     return undefined;
   }
   const instructions = parseDockerfileInstructions(source);

@@ -147,6 +147,7 @@ export async function readContextFilters(root: string, graph: ServiceGraph): Pro
       try {
         text = readFileSync(path.join(root, candidate), 'utf8');
       } catch {
+        // No such .dockerignore: try the next candidate, as Docker does.
         continue;
       }
       // One matcher per service even when texts repeat: its per-path result cache stays small, which is faster

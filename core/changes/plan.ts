@@ -152,6 +152,7 @@ async function configChanges(project: ProjectConfig, git: GitRepo, base: string,
   try {
     before = parseYaml(text, { merge: true });
   } catch {
+    // The committed devloop.yaml did not parse: every service counts as changed by it.
     before = null;
   }
   const old = new Map<string, string>();

@@ -123,6 +123,7 @@ async function isFile(p: string): Promise<boolean> {
   try {
     return (await stat(p)).isFile();
   } catch {
+    // Absent or unreadable: not a file devloop can use.
     return false;
   }
 }
@@ -131,6 +132,7 @@ async function isDirectory(p: string): Promise<boolean> {
   try {
     return (await stat(p)).isDirectory();
   } catch {
+    // Absent or unreadable: not a directory devloop can use.
     return false;
   }
 }

@@ -246,6 +246,7 @@ function siblingSuggestion(root: string, rel: string): string {
     try {
       entries = readdirSync(parent);
     } catch {
+      // The parent cannot be listed: no suggestion, the error itself still names the path.
       return '';
     }
     if (!entries.includes(parts[i]!)) {

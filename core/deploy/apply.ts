@@ -88,6 +88,7 @@ export async function readDeployedRecords(kube: Kube, namespace: string, owner: 
     try {
       objects = JSON.parse(cm.data?.objects ?? '[]') as ObjectRef[];
     } catch {
+      // A record that does not parse lists nothing; the label sweep of `down` still finds the objects.
       objects = [];
     }
     records.set(service, {

@@ -41,6 +41,7 @@ export function preloadKubeClient(): Promise<typeof k8s> {
       if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_IMPORT_NOT_DEFINED') return import('@kubernetes/client-node');
       throw err;
     });
+    // Preloading only: the failure is reported where the client is used.
     clientLibrary.catch(() => {});
   }
   return clientLibrary;
@@ -93,6 +94,7 @@ export function kubeCallFailed(call: string, err: unknown): Error {
     try {
       message = (JSON.parse(body) as { message?: string }).message ?? message;
     } catch {
+      // Not a Status object: the body itself is the best message there is.
       message = body || message;
     }
   } else if (body && typeof body === 'object' && 'message' in body) {

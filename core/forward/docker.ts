@@ -45,6 +45,7 @@ export class DockerFollower {
 
   private refreshSoon(): void {
     clearTimeout(this.timer);
+    // refresh() reports its own failures through onError; close() clears the timer.
     this.timer = setTimeout(() => void this.refresh(), 50);
   }
 

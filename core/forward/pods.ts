@@ -78,6 +78,7 @@ export class PodTracker {
   private reconnectSoon(): void {
     if (this.closed) return;
     clearTimeout(this.retry);
+    // connect() reports its own failures through onError; close() clears the timer.
     this.retry = setTimeout(() => void this.connect(), 1000);
   }
 

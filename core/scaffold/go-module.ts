@@ -65,6 +65,7 @@ async function findGoMods(root: string, rel = '', depth = 0): Promise<string[]> 
   try {
     entries = await readdir(path.join(root, rel), { withFileTypes: true });
   } catch {
+    // Unreadable directory: no go.mod found there.
     return [];
   }
   const out: string[] = [];

@@ -233,6 +233,7 @@ export async function executeScaffold(plan: ScaffoldPlan, onEvent: (e: ScaffoldE
       throw new InternalError(`the new service "${plan.entry.name}" makes ${displayPath(plan.configFile)} invalid: ${(err as Error).message}`, { cause: err });
     }
   } catch (err) {
+    // Undo what this run made, best effort: the original error is what the user needs to see.
     if (configWritten) await replaceFile(plan.configFile, plan.originalConfig).catch(() => {});
     if (staging) await rm(staging, { recursive: true, force: true }).catch(() => {});
     if (placed) await rm(plan.dir, { recursive: true, force: true }).catch(() => {});
@@ -297,6 +298,7 @@ async function replaceFile(file: string, content: string): Promise<void> {
     await writeFile(temp, content, { mode: mode & 0o777 });
     await rename(temp, file);
   } catch (err) {
+    // The temp file may not exist; the write's own error is the one to report.
     await rm(temp, { force: true }).catch(() => {});
     throw err;
   }

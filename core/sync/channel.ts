@@ -117,6 +117,7 @@ export function dockerExec(docker: Dockerode, container: string): ContainerExec 
             resolve({ code: -1, message: String(err) });
           }
         };
+        // finish() never rejects (its failures resolve the exit); the exec's owner awaits `exit`.
         duplex.on('end', () => void finish());
         duplex.on('close', () => {
           gone ??= new Error(`exec in ${container} ended`);

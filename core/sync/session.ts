@@ -71,6 +71,7 @@ export class ServiceSync {
       this.unsyncable = undefined;
       this.transports.set(target.key, transport);
       this.opts.emit({ type: 'sync.connected', service: this.service, where: transport.where, mode: transport.mode });
+      // A listener, not a task: `ended` never rejects, and close() drops the transport before it could fire late.
       void transport.ended.then((reason) => {
         if (this.transports.get(target.key) !== transport) return;
         this.transports.delete(target.key);

@@ -19,6 +19,7 @@ export function collectScanGarbage(): void {
       v8.setFlagsFromString('--expose-gc');
       collect = vm.runInNewContext('gc') as Collect;
     } catch {
+      // This Node refuses the flag: idle memory is then left to the collector's own schedule.
       collect = null;
     }
   }

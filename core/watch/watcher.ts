@@ -68,6 +68,7 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
 
   let closed = false;
   const batcher = new QuietBatcher<string>((paths) => {
+    // deliver() never rejects: it reports its failures through onError.
     void deliver(paths);
   }, opts.quietMs ?? DEFAULT_QUIET_MS);
 
@@ -80,6 +81,7 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
       try {
         ignored = await gitIgnore.ignored(unique);
       } catch {
+        // git could not answer (repository being rewritten): report every path; decisions skip what no service reads.
         ignored = new Set();
       }
       const kept = unique.filter((p) => !ignored.has(p));
@@ -129,6 +131,7 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
     watcher.on('addDir', (dir: string) => {
       const r = rel(dir);
       // A directory git ignores (build output, say) is dropped from the watch as soon as it appears.
+      // Owned by the watcher: both outcomes are handled below, and `closed` stops what arrives after close().
       void gitIgnore.ignored([`${r}/`]).then(
         (ignored) => {
           if (ignored.size > 0) {
@@ -176,6 +179,7 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
     try {
       entry = await lstat(top);
     } catch {
+      // Gone before it was scanned: its removal arrives as an event of its own.
       return;
     }
     if (!entry.isDirectory()) {
@@ -186,6 +190,7 @@ export async function watchRepo(opts: WatchOptions): Promise<RepoWatcher> {
     try {
       names = await readdir(top);
     } catch {
+      // Gone or unreadable: nothing under it can be watched; its removal arrives as an event of its own.
       return;
     }
     for (const name of names) await reportChangedSince(path.join(top, name), since);
@@ -277,6 +282,7 @@ async function measure(dir: string, isSkipped: (abs: string) => boolean): Promis
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {
+    // Unreadable: counted as unknown size, so it is watched as a whole rather than guessed about.
     return undefined;
   }
   const node: DirSize = { path: dir, size: 0, dirs: [] };

@@ -175,6 +175,7 @@ async function realRelative(root: string, realRoot: string, rel: string): Promis
     const r = path.relative(realRoot, real).split(path.sep).join('/');
     return r.startsWith('..') ? rel : r;
   } catch {
+    // Does not exist (yet): the path as written is the best key.
     return rel;
   }
 }

@@ -147,6 +147,7 @@ async function readText(file: string): Promise<string | null> {
   try {
     return readFileSync(file, 'utf8');
   } catch {
+    // Absent or unreadable: nothing to infer from it.
     return null;
   }
 }
