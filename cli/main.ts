@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, formatError, UserError } from '../core/errors.js';
-import { installCrashHandlers } from './crash.js';
+export { installCrashHandlers } from './crash.js';
 
 /**
  * Commands are loaded lazily: `devloop plan` must not pay for the Kubernetes client or React at start-up.
@@ -46,7 +46,6 @@ export function devloopVersion(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  installCrashHandlers();
   const program = new Command('devloop')
     .description('The inner dev loop for microservice monorepos on Kubernetes')
     .version(devloopVersion(), '-V, --version', 'print devloop\'s version')

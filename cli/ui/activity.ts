@@ -114,7 +114,7 @@ export class Activity {
       default:
         break;
     }
-    const kind: LogKind = /\.(failed|refused)$|^build\.blocked$/.test(event.type) ? 'error' : event.type === 'warning' ? 'warn' : 'event';
+    const kind: LogKind = /\.(failed|refused|error)$|^build\.blocked$/.test(event.type) ? 'error' : event.type === 'warning' ? 'warn' : 'event';
     for (const line of formatEvent(event, { color: false, verbose: false }) ?? []) {
       this.log({ at: event.at, ...(service ? { service } : {}), kind, text: cleanLine(withoutPrefix(line, service)) });
     }
