@@ -58,6 +58,19 @@ describe('buildImage', () => {
     expect(failure.step).toBe(`Step 3/3 : COPY ignored.txt /x (${path.basename(dir)}/Dockerfile:4)`);
     expect(failure.message).toMatch(/ignored\.txt/);
   });
+
+  it('reports a Dockerfile the daemon cannot parse as a build failure at its line, not as a bug', async () => {
+    await writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\n\nFORM scratch\n');
+    const err = await buildImage(
+      docker,
+      { service: 's', contextDir: dir, dockerfile: 'Dockerfile', image: tag, buildArgs: {}, labels: {}, dockerfileLabel: 'svc/Dockerfile' },
+      () => {},
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildFailure);
+    expect((err as BuildFailure).step).toBe('svc/Dockerfile:3');
+    expect((err as BuildFailure).message).toMatch(/unknown instruction: FORM/i);
+    expect((err as BuildFailure).message).not.toMatch(/HTTP code/);
+  });
 });
 
 describe('buildImage with a Dockerfile outside the context', () => {

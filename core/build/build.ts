@@ -57,7 +57,10 @@ const BUILDER_CHATTER = /^(Removing intermediate container|Running in) [0-9a-f]+
  */
 export async function buildImage(docker: Dockerode, req: BuildRequest, onProgress: (p: BuildProgress) => void): Promise<string> {
   const context = contextTarStream(req.contextDir, req.dockerfile);
-  const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+  const file = req.dockerfileLabel ?? path.join(path.basename(req.contextDir), req.dockerfile);
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
     t: req.image,
     dockerfile: dockerfileInContext(req.contextDir, req.dockerfile).name,
     buildargs: req.buildArgs,
@@ -66,7 +69,12 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
     forcerm: true,
     ...(req.target ? { target: req.target } : {}),
     ...(req.signal ? { abortSignal: req.signal } : {}),
-  } as Dockerode.ImageBuildOptions);
+    } as Dockerode.ImageBuildOptions);
+  } catch (err) {
+    // The daemon refused the build before any step: a Dockerfile it cannot parse, a context it cannot read. Both
+    // are the user's to fix, so they are build failures that say where, not errors of devloop's.
+    throw refusedBuild(err, file);
+  }
 
   let step: { step: number; total: number; instruction: string } | undefined;
   let stepLines: string[] = [];
@@ -104,7 +112,6 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
     let where: string | undefined;
     if (step) {
       const line = await locateStep(path.join(req.contextDir, req.dockerfile), step.instruction, step.step);
-      const file = req.dockerfileLabel ?? path.join(path.basename(req.contextDir), req.dockerfile);
       where = `Step ${step.step}/${step.total} : ${step.instruction}${line ? ` (${file}:${line})` : ''}`;
     }
     const lastLines = stepLines.filter((l) => !l.startsWith(' ---> ') && !BUILDER_CHATTER.test(l)).slice(-LAST_LINES);
@@ -115,4 +122,12 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
     imageId = inspected.Id;
   }
   return imageId;
+}
+
+/** "dockerfile parse error line 3: unknown instruction: FORM" → a BuildFailure at "api/Dockerfile:3". */
+function refusedBuild(err: unknown, file: string): BuildFailure {
+  const raw = (err as { json?: { message?: string }; message?: string }).json?.message ?? (err as Error).message ?? String(err);
+  const message = raw.replace(/^\(HTTP code \d+\) [a-z ]+ - /i, '').trim();
+  const line = /(?:parse error (?:on )?line|line) (\d+)/i.exec(message)?.[1];
+  return new BuildFailure(message, `${file}${line ? `:${line}` : ''}`, []);
 }

@@ -97,6 +97,18 @@ describe('devloop.yaml validation', () => {
     expect(problems).toEqual(['devloop.yaml:7:11 services[1].path: directory "services/ordrs" does not exist (did you mean "services/orders"?)']);
   });
 
+  it('keeps the report of a file that is not a devloop.yaml at all short', async () => {
+    const repo = shop();
+    const binary = Buffer.alloc(1 << 20);
+    for (let i = 0; i < binary.length; i++) binary[i] = (i * 131 + 7) % 256;
+    await expect(parseProjectConfig(binary.toString('latin1'), repo.path('devloop.yaml'))).rejects.toThrow(/is not a text file \(it holds NUL bytes\)/);
+    // Text, but 10,000 broken lines: twenty problems and a count, each line bounded.
+    const problems = await problemsOf(repo, Array.from({ length: 10_000 }, (_, i) => `key${i}: [unclosed ${'x'.repeat(500)}`).join('\n'));
+    expect(problems.length).toBeLessThanOrEqual(21);
+    expect(problems.every((p) => p.length <= 320)).toBe(true);
+    expect(problems.join('\n').length).toBeLessThan(10_000);
+  });
+
   it('reports every problem at once, one line each, in file order', async () => {
     const repo = shop();
     const problems = await problemsOf(

@@ -67,15 +67,18 @@ export async function loadProjectFile(file: string): Promise<ProjectConfig> {
 export async function parseProjectConfig(text: string, file: string): Promise<ProjectConfig> {
   const label = displayPath(file);
   const root = path.dirname(file);
+  if (text.includes('\u0000')) {
+    throw new UserError(`${label} is not a text file (it holds NUL bytes)`, { hint: CONFIG_HINT });
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     throw new UserErrors(
-      doc.errors.map((e) => {
+      capProblems(doc.errors.map((e) => {
         const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
         const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
         return `${label}:${pos.line}:${pos.col} ${first}`;
-      }),
+      })),
       { hint: CONFIG_HINT },
     );
   }
@@ -94,11 +97,21 @@ export async function parseProjectConfig(text: string, file: string): Promise<Pr
         const where = formatKeyPath(p.at === 'key' ? p.keyPath.slice(0, -1) : p.keyPath);
         return `${label}:${pos.line}:${pos.col} ${where ? `${where}: ` : ''}${p.message}`;
       });
-    throw new UserErrors([...new Set(lines)], { hint: CONFIG_HINT });
+    throw new UserErrors(capProblems([...new Set(lines)]), { hint: CONFIG_HINT });
   }
 
   const project = semantic.project!;
   return { ...project, root, file };
+}
+
+const MAX_PROBLEMS = 20;
+const MAX_PROBLEM_CHARS = 300;
+
+/** A file that is not a devloop.yaml at all must not print megabytes: the first problems, each one line, bounded. */
+function capProblems(lines: string[]): string[] {
+  const shown = lines.slice(0, MAX_PROBLEMS).map((l) => (l.length > MAX_PROBLEM_CHARS ? `${l.slice(0, MAX_PROBLEM_CHARS - 1)}…` : l));
+  if (lines.length > MAX_PROBLEMS) shown.push(`… and ${lines.length - MAX_PROBLEMS} more problems`);
+  return shown;
 }
 
 /** ['services', 1, 'path'] → "services[1].path". */

@@ -49,6 +49,13 @@ export function preloadKubeClient(): Promise<typeof k8s> {
 
 /** Loads kubeconfig (lazily importing the client) and selects `context` or the current one; undefined when there is none. */
 export async function loadKube(context?: string): Promise<Kube | undefined> {
+  const named = process.env.KUBECONFIG?.split(path.delimiter).filter(Boolean) ?? [];
+  if (named.length > 0 && kubeconfigFiles().length === 0) {
+    // Falling back to local Docker here would deploy somewhere the user did not mean.
+    throw new UserError(`KUBECONFIG names ${named.join(', ')}, and no such file exists`, {
+      hint: 'fix KUBECONFIG (or unset it to use ~/.kube/config); --target docker runs without a cluster',
+    });
+  }
   if (kubeconfigFiles().length === 0) {
     if (context) throw new UserError(`kube context "${context}" requested but no kubeconfig was found`, { hint: 'set KUBECONFIG or create ~/.kube/config' });
     return undefined;

@@ -13,8 +13,9 @@ export interface DockerOwner {
   developer: string;
 }
 
-export const networkName = (o: DockerOwner) => `devloop-${toLabelValue(o.project)}`;
-export const containerName = (o: DockerOwner, service: string) => `devloop-${toLabelValue(o.project)}-${service}`;
+// Per project and developer: two developers on one engine get containers, names and service aliases of their own.
+export const networkName = (o: DockerOwner) => `devloop-${toLabelValue(o.project)}-${toLabelValue(o.developer)}`;
+export const containerName = (o: DockerOwner, service: string) => `${networkName(o)}-${service}`;
 
 const labels = (o: DockerOwner, service?: string) => ownerLabels(o, service);
 

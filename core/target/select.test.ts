@@ -26,7 +26,7 @@ current-context: ${current}
 
 describe('selectTarget', () => {
   let dir: string;
-  const saved = { KUBECONFIG: process.env.KUBECONFIG, DEVLOOP_REGISTRY: process.env.DEVLOOP_REGISTRY };
+  const saved = { KUBECONFIG: process.env.KUBECONFIG, DEVLOOP_REGISTRY: process.env.DEVLOOP_REGISTRY, HOME: process.env.HOME };
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'devloop-select-'));
     await writeFile(path.join(dir, 'kind'), kubeconfig('kind-dev'));
@@ -42,9 +42,18 @@ describe('selectTarget', () => {
   });
 
   it('uses local Docker without any kubeconfig, or when asked', async () => {
-    process.env.KUBECONFIG = path.join(dir, 'absent');
+    delete process.env.KUBECONFIG;
+    process.env.HOME = dir; // no ~/.kube/config there
     expect((await selectTarget(project, 'ada', {})).kind).toBe('docker');
     process.env.KUBECONFIG = path.join(dir, 'kind');
+    expect((await selectTarget(project, 'ada', { target: 'docker' })).kind).toBe('docker');
+  });
+
+  it('refuses a KUBECONFIG that names no existing file, instead of falling back to local Docker', async () => {
+    process.env.KUBECONFIG = path.join(dir, 'absent');
+    const err = await selectTarget(project, 'ada', {}).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).message).toBe(`KUBECONFIG names ${path.join(dir, 'absent')}, and no such file exists`);
     expect((await selectTarget(project, 'ada', { target: 'docker' })).kind).toBe('docker');
   });
 

@@ -15,7 +15,8 @@ import { freePort, removeDockerProject, syncFixtureRepo } from './session.js';
 // The engine's commands (what the dashboard's keys call) against a running loop, in-process, on local Docker.
 describe('EngineCommands of a running loop', () => {
   const projectName = uniqueName('syncdemo');
-  const container = `devloop-${projectName}-web`;
+  const developer = uniqueName('e2e-cmd');
+  const container = `devloop-${projectName}-${developer}-web`;
   let repo: Awaited<ReturnType<typeof syncFixtureRepo>>;
   let loop: RunningLoop | undefined;
   const events: EngineEvent[] = [];
@@ -37,7 +38,7 @@ describe('EngineCommands of a running loop', () => {
     loop = startLoop(bus, {
       dir: repo.dir,
       project,
-      developer: uniqueName('e2e-cmd'),
+      developer,
       target: new DockerTarget(),
       versions: await contentVersions(project),
     });
@@ -46,7 +47,7 @@ describe('EngineCommands of a running loop', () => {
 
   afterAll(async () => {
     await loop?.commands.stop({ cleanup: true }).catch(() => undefined);
-    await removeDockerProject(projectName);
+    await removeDockerProject(projectName, developer);
     await repo?.cleanup();
   });
 

@@ -11,7 +11,7 @@ import { freePort, LoopProcess, removeDockerProject, syncFixtureRepo, treeDigest
 describe('devloop up --target docker: the inner loop on local containers', () => {
   const developer = uniqueName('e2e-dsync');
   const project = uniqueName('syncdemo');
-  const container = `devloop-${project}-web`;
+  const container = `devloop-${project}-${developer}-web`;
   let repo: Awaited<ReturnType<typeof syncFixtureRepo>>;
   let loop: LoopProcess | undefined;
   let port: number;
@@ -39,7 +39,7 @@ describe('devloop up --target docker: the inner loop on local containers', () =>
 
   afterAll(async () => {
     loop?.kill();
-    await removeDockerProject(project);
+    await removeDockerProject(project, developer);
     await repo?.cleanup();
   });
 

@@ -150,10 +150,11 @@ export async function treeDigest(dir: string): Promise<string> {
 }
 
 /** Removes what a Docker-target run of the fixture under `project` leaves: its container, network and images. */
-export async function removeDockerProject(project: string): Promise<void> {
+export async function removeDockerProject(project: string, developer: string): Promise<void> {
   const engine = docker();
-  await engine.getContainer(`devloop-${project}-web`).remove({ force: true }).catch(() => undefined);
-  await engine.getNetwork(`devloop-${project}`).remove().catch(() => undefined);
+  // Either may be gone already (the test's own `down` removed it).
+  await engine.getContainer(`devloop-${project}-${developer}-web`).remove({ force: true }).catch(() => undefined);
+  await engine.getNetwork(`devloop-${project}-${developer}`).remove().catch(() => undefined);
   for (const image of await engine.listImages({ filters: JSON.stringify({ reference: [`${project}/*`] }) })) {
     await engine.getImage(image.Id).remove({ force: true }).catch(() => undefined);
   }
