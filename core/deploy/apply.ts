@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { isNamespaced } from './transform.js';
 import type { K8sObject } from './render.js';
 import { isNotFound, kubeCallFailed, type Kube } from './kube.js';
 import {
@@ -113,23 +114,21 @@ const kindRank = (k: string) => {
  * An object of the same name that exists and is not this service's (by devloop's labels) is never taken over:
  * nothing is applied and the error names it.
  */
-export async function applyObjects(kube: Kube, objects: K8sObject[], owner: Owner, service: string): Promise<void> {
-  const foreign: string[] = [];
+export async function applyObjects(kube: Kube, objects: K8sObject[], owner: Owner, service: string, record?: ObjectRef): Promise<void> {
+  const foreign: ObjectRef[] = [];
+  // The service's own record (its inventory ConfigMap) is checked too: a user's ConfigMap of that name is not devloop's.
+  const refs = [...objects.map(refOf), ...(record ? [record] : [])];
   await Promise.all(
-    objects.map(async (o) => {
+    refs.map(async (r) => {
       try {
-        const live = (await kube.objects.read({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata.name, ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) } })) as K8sObject;
-        if (!ownedBy(live.metadata.labels, owner, service)) foreign.push(describeRef(refOf(o)));
+        const live = (await kube.objects.read({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, ...(r.namespace ? { namespace: r.namespace } : {}) } })) as K8sObject;
+        if (!ownedBy(live.metadata.labels, owner, service)) foreign.push(r);
       } catch (err) {
-        if (!isNotFound(err)) throw kubeCallFailed(`read ${describeRef(refOf(o))}`, err);
+        if (!isNotFound(err)) throw kubeCallFailed(`read ${describeRef(r)}`, err);
       }
     }),
   );
-  if (foreign.length) {
-    throw new UserError(`${foreign.sort().join(', ')} already exist${foreign.length === 1 ? 's' : ''} and ${foreign.length === 1 ? 'is' : 'are'} not ${service}'s (not labelled by devloop); nothing was applied`, {
-      hint: 'rename the object in the manifests, or remove the existing one if it is yours',
-    });
-  }
+  if (foreign.length) throw notOwned(foreign, service);
   const sorted = [...objects].sort((a, b) => kindRank(a.kind) - kindRank(b.kind));
   for (const o of sorted) {
     try {
@@ -138,6 +137,24 @@ export async function applyObjects(kube: Kube, objects: K8sObject[], owner: Owne
       throw kubeCallFailed(`apply ${describeRef(refOf(o))}`, err);
     }
   }
+}
+
+/** devloop never takes over an object it did not create: it says which, and changes nothing. */
+export class NotOwned extends UserError {}
+
+function notOwned(foreign: ObjectRef[], service: string): NotOwned {
+  const names = foreign.map(describeRef).sort();
+  const shared = foreign.filter((r) => !isNamespaced(r.kind)).map(describeRef);
+  const one = names.length === 1;
+  return new NotOwned(
+    `${names.join(', ')} already exist${one ? 's' : ''} and ${one ? 'is' : 'are'} not ${service}'s (not labelled by devloop); nothing was applied` +
+      (shared.length ? `; ${shared.join(', ')} ${shared.length === 1 ? 'is' : 'are'} cluster-scoped, so one name is shared by every namespace and developer` : ''),
+    {
+      hint: shared.length
+        ? 'give the cluster-scoped object a name of its own per developer, or create it once outside devloop and leave it out of the manifests'
+        : 'rename the object in the manifests, or remove the existing one if it is yours',
+    },
+  );
 }
 
 /** Records what was applied for a service (its inventory ConfigMap), so later runs can skip and prune. */

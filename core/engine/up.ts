@@ -122,7 +122,9 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
         bus.emit({ type: 'build.blocked', service: name, because });
       },
     );
-    await Promise.all(deployments);
+    // Every deploy settles before the run ends; one that was refused outright (not devloop's to change) ends it.
+    const refused = (await Promise.allSettled(deployments)).find((r) => r.status === 'rejected');
+    if (refused) throw (refused as PromiseRejectedResult).reason;
   } catch (err) {
     // A run-wide problem (bad manifest, unreachable cluster) is reported by the caller; the run did not succeed.
     aborted = true;

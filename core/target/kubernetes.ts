@@ -5,6 +5,7 @@ import type { Kube } from '../deploy/kube.js';
 import { isNotFound, kubeCallFailed } from '../deploy/kube.js';
 import {
   applyObjects,
+  NotOwned,
   deleteOwned,
   describeRef,
   ensureNamespace,
@@ -200,7 +201,7 @@ export class KubernetesTarget implements Target {
     const t0 = Date.now();
     const refs = objects.map(refOf);
     try {
-      await applyObjects(this.kube, objects, owner, name);
+      await applyObjects(this.kube, objects, owner, name, { apiVersion: 'v1', kind: 'ConfigMap', name: inventoryName(name), namespace: this.namespace });
       await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: d.version, manifestHash: d.configHash, objects: refs });
       report({ type: 'deploy.applied', service: name, objects: refs.map(describeRef) });
       const before = (previous?.detail as DeployedRecord | undefined)?.objects ?? [];
@@ -211,6 +212,8 @@ export class KubernetesTarget implements Target {
       }
     } catch (err) {
       report({ type: 'deploy.failed', service: name, message: oneLine(err) });
+      // Taking over what is not devloop's is refused for the whole run (exit 2), not counted as one failed service.
+      if (err instanceof NotOwned) throw err;
       return false;
     }
     const result = await waitForRollout(

@@ -176,14 +176,35 @@ describe('devloop up --once / status / down on the real cluster', () => {
     const restore = await edit(repo.dir, 'services/orders/k8s/service.yaml', (t) => `${t}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared-settings\ndata:\n  owner: orders\n`);
     try {
       const run = await devloop(repo.dir, developer, ['up', '--once']);
-      expect(run.code, explain(run)).toBe(1);
+      expect(run.code, explain(run)).toBe(2);
       expect(run.stdout).toMatch(/ orders deploy failed: ConfigMap\/shared-settings already exists and is not orders's \(not labelled by devloop\); nothing was applied/);
+      expect(run.stderr).toMatch(/ConfigMap\/shared-settings already exists and is not orders's/);
       const after = await kube().core.readNamespacedConfigMap({ namespace, name: 'shared-settings' });
       expect(after.data).toEqual({ owner: 'someone else' });
       expect(after.metadata?.resourceVersion).toBe(theirs.metadata?.resourceVersion);
     } finally {
       await restore();
       await kube().core.deleteNamespacedConfigMap({ namespace, name: 'shared-settings' });
+    }
+  });
+
+  it('refuses a ConfigMap of the user\'s that has the name of devloop\'s own record, and leaves it as it was', async () => {
+    const record = 'devloop-orders';
+    const ours = await kube().core.readNamespacedConfigMap({ namespace, name: record });
+    await kube().core.deleteNamespacedConfigMap({ namespace, name: record });
+    const theirs = await kube().core.createNamespacedConfigMap({ namespace, body: { metadata: { name: record }, data: { mine: 'yes' } } });
+    try {
+      const run = await devloop(repo.dir, developer, ['up', '--once']);
+      expect(run.code, explain(run)).toBe(2);
+      expect(run.stderr).toMatch(/ConfigMap\/devloop-orders already exists and is not orders's \(not labelled by devloop\); nothing was applied/);
+      const after = await kube().core.readNamespacedConfigMap({ namespace, name: record });
+      expect(after.data).toEqual({ mine: 'yes' });
+      expect(after.metadata?.labels ?? {}).toEqual({});
+      expect(after.metadata?.resourceVersion).toBe(theirs.metadata?.resourceVersion);
+      // `down` leaves it too: it is not devloop's.
+    } finally {
+      await kube().core.deleteNamespacedConfigMap({ namespace, name: record });
+      await kube().core.createNamespacedConfigMap({ namespace, body: { metadata: { name: record, labels: ours.metadata?.labels, annotations: ours.metadata?.annotations }, data: ours.data } });
     }
   });
 
