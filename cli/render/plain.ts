@@ -116,6 +116,8 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
       return [`${paint(opts.color, serviceColor(e.service))(`${e.service} |`)} ${e.line}`];
     case 'loop.stopped':
       return [e.cleanup ? 'stopped; removing what was deployed' : 'stopped; the deployment keeps running'];
+    case 'environment.lost':
+      return [red(`${e.what}${e.redeploying ? '; deploying everything again' : ''}`)];
     case 'internal.error':
       return [red(`${e.message.split('\n')[0]} — stopping`)];
   }

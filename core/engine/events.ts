@@ -70,6 +70,8 @@ export type EngineEvent =
   | { type: 'forward.failed'; at: number; service: string; local: number; remote: number; message: string }
   | { type: 'log.line'; at: number; service: string; where: string; line: string }
   | { type: 'loop.stopped'; at: number; cleanup: boolean }
+  /** What the services run in was removed behind devloop's back; `redeploying` once it is gone and being recreated. */
+  | { type: 'environment.lost'; at: number; what: string; redeploying: boolean }
   /** A bug in devloop (an error nobody handled): the command stops cleanly after it. */
   | { type: 'internal.error'; at: number; message: string };
 
@@ -94,7 +96,7 @@ const EVENT_TYPE_RECORD: Record<EngineEventType, true> = {
   'watch.started': true, 'watch.paused': true, 'watch.batch': true, 'watch.failed': true, 'pass.started': true,
   'pass.finished': true, 'config.reloaded': true, 'config.failed': true, 'sync.connected': true, 'sync.disconnected': true,
   'sync.finished': true, 'sync.refused': true, 'sync.failed': true, 'sync.command': true, 'forward.ready': true,
-  'forward.failed': true, 'log.line': true, 'loop.stopped': true, 'internal.error': true,
+  'forward.failed': true, 'log.line': true, 'loop.stopped': true, 'internal.error': true, 'environment.lost': true,
 };
 
 /** The event types this build knows: renderers treat any other type as one added later (shown generically). */

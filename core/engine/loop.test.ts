@@ -204,6 +204,20 @@ describe('the loop, driven with an in-memory target', () => {
     expect(h.target.calls).toContain('restart api');
   });
 
+  it('notices that everything deployed was removed behind its back, says so, and deploys it all again', async () => {
+    const h = await start();
+    await h.event('watch.started');
+    await h.until('the initial sync of web', () => webFile(h, 'index.txt') === 'v1');
+    const from = h.events.length;
+    h.target.loseEnvironment();
+    expect(await h.event('environment.lost', () => true, from)).toMatchObject({ redeploying: true });
+    expect(await h.event('pass.finished', () => true, from)).toMatchObject({ ok: true });
+    expect([...h.target.services.keys()].sort()).toEqual(['api', 'web']);
+    await h.until('the new web container to be synced', () => webFile(h, 'index.txt') === 'v1');
+    h.write('web/public/index.txt', 'after the loss');
+    await h.until('later saves to arrive', () => webFile(h, 'index.txt') === 'after the loss');
+  });
+
   it('goes on when synced symlinks vanish while their batch is read', async () => {
     const h = await start();
     await h.event('watch.started');

@@ -205,11 +205,15 @@ class DevLoop {
     for (const s of this.project.services.filter((x) => x.ports.length > 0)) {
       this.forwarders.set(s.name, await this.opts.target.forward(this.ctx, s, this.emit));
     }
-    this.follower = await this.opts.target.follow(
-      this.ctx,
-      (byService) => this.dispatch({ type: 'instances', byService: Object.fromEntries(byService) }),
-      (message) => this.emit({ type: 'warning', message }),
-    );
+    this.follower = await this.opts.target.follow(this.ctx, {
+      onChange: (byService) => this.dispatch({ type: 'instances', byService: Object.fromEntries(byService) }),
+      onError: (message) => this.emit({ type: 'warning', message }),
+      onLost: (what, gone) => {
+        this.emit({ type: 'environment.lost', what, redeploying: gone });
+        // Everything the developer had there is deployed again (the pass recreates the namespace first).
+        if (gone) this.dispatch({ type: 'queue', services: this.project.services.map((s) => s.name), reason: what, force: false });
+      },
+    });
   }
 
   private async teardown(): Promise<void> {

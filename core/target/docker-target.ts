@@ -22,6 +22,7 @@ import type {
   Deployed,
   DeployOptions,
   Follower,
+  FollowListener,
   Forwarder,
   Instance,
   PlannedDeploy,
@@ -123,7 +124,7 @@ export class DockerTarget implements Target {
     await removeAll(docker, ownerOf(ctx), (object) => report({ type: 'down.deleted', object }));
   }
 
-  async follow(ctx: TargetContext, onChange: (byService: Map<string, ServiceInstances>) => void, onError: (message: string) => void): Promise<Follower> {
+  async follow(ctx: TargetContext, listener: FollowListener): Promise<Follower> {
     const docker = await this.docker();
     const follower = new DockerFollower(
       docker,
@@ -141,9 +142,9 @@ export class DockerTarget implements Target {
           };
           out.set(service, { running: [instance], ready: 1, total: 1, readyAt: `container/${c.container}` });
         }
-        onChange(out);
+        listener.onChange(out);
       },
-      onError,
+      (m) => listener.onError(m),
     );
     await follower.start();
     return { close: async () => follower.close() };

@@ -33,6 +33,7 @@ import type {
   Deployed,
   DeployOptions,
   Follower,
+  FollowListener,
   Forwarder,
   PlannedDeploy,
   Reporter,
@@ -310,11 +311,25 @@ export class KubernetesTarget implements Target {
     }
   }
 
-  async follow(ctx: TargetContext, onChange: (byService: Map<string, ServiceInstances>) => void, onError: (message: string) => void): Promise<Follower> {
+  async follow(ctx: TargetContext, listener: FollowListener): Promise<Follower> {
     const owner = ownerOf(ctx);
-    const tracker = new PodTracker(this.kube, this.namespace, ownerSelector(owner.project, owner.developer), SERVICE_LABEL, (pods) => onChange(this.instances(pods)), onError);
+    const tracker = new PodTracker(
+      this.kube,
+      this.namespace,
+      ownerSelector(owner.project, owner.developer),
+      SERVICE_LABEL,
+      (pods) => listener.onChange(this.instances(pods)),
+      (m) => listener.onError(m),
+    );
     await tracker.start();
-    return { close: async () => tracker.close() };
+    const namespace = new NamespaceWatch(this.kube, this.namespace, listener);
+    namespace.start();
+    return {
+      close: async () => {
+        tracker.close();
+        await namespace.close();
+      },
+    };
   }
 
   private instances(byService: Map<string, ServicePods>): Map<string, ServiceInstances> {
@@ -372,5 +387,58 @@ export class KubernetesTarget implements Target {
     } catch (err) {
       throw kubeCallFailed(`restart the pods of ${service}`, err);
     }
+  }
+}
+
+/** How often the namespace is read to notice that it was deleted (one GET; cheap at idle). */
+const NAMESPACE_CHECK_MS = 2_000;
+
+/**
+ * Notices the developer's namespace being deleted under a running loop: says so once while it terminates, and
+ * again when it is gone (then the loop deploys everything again, which recreates it).
+ */
+class NamespaceWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  private state: 'present' | 'terminating' | 'gone' = 'present';
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly namespace: string,
+    private readonly listener: FollowListener,
+  ) {}
+
+  start(): void {
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      this.running = this.check().finally(() => this.schedule());
+    }, NAMESPACE_CHECK_MS);
+  }
+
+  private async check(): Promise<void> {
+    let next: typeof this.state;
+    try {
+      const ns = await this.kube.core.readNamespace({ name: this.namespace });
+      next = ns.metadata?.deletionTimestamp ? 'terminating' : 'present';
+    } catch (err) {
+      if (!isNotFound(err)) return; // Unreachable for a moment: the pod follower reports that; no verdict on the namespace.
+      next = 'gone';
+    }
+    if (this.closed || next === this.state) return;
+    // Back to 'present' once the next pass has recreated it, so a second deletion is noticed too.
+    this.state = next;
+    if (next === 'terminating') this.listener.onLost(`namespace ${this.namespace} is being deleted`, false);
+    if (next === 'gone') this.listener.onLost(`namespace ${this.namespace} was deleted`, true);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.running;
   }
 }

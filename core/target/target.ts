@@ -34,8 +34,8 @@ export interface Target {
   deploy(ctx: TargetContext, d: Deployable, previous: Deployed | undefined, opts: DeployOptions, report: Reporter): Promise<boolean>;
   /** Removes everything devloop runs here for this project and developer (down). */
   remove(ctx: TargetContext, opts: { keepNamespace: boolean }, report: Reporter): Promise<void>;
-  /** Follows the running instances of every service; `onChange` gets the whole picture after each change. */
-  follow(ctx: TargetContext, onChange: (byService: Map<string, ServiceInstances>) => void, onError: (message: string) => void): Promise<Follower>;
+  /** Follows the running instances of every service, and the environment they run in. */
+  follow(ctx: TargetContext, listener: FollowListener): Promise<Follower>;
   /** Makes the service's ports reachable on 127.0.0.1 for as long as the forwarder lives. */
   forward(ctx: TargetContext, service: ServiceConfig, report: Reporter): Promise<Forwarder>;
   /** Restarts the service's running instances from their image (a forced rebuild of an unchanged version). */
@@ -112,6 +112,18 @@ export interface ServiceInstances {
   total: number;
   /** Where traffic goes now (a ready pod), for forwarders. */
   readyAt?: string;
+}
+
+export interface FollowListener {
+  /** The whole picture after each change. */
+  onChange(byService: Map<string, ServiceInstances>): void;
+  /** Following failed for a while (it keeps trying). */
+  onError(message: string): void;
+  /**
+   * What the services run in went away behind devloop's back (the namespace was deleted): `gone` once nothing of it
+   * is left, so that deploying again can recreate it.
+   */
+  onLost(what: string, gone: boolean): void;
 }
 
 export interface Follower {

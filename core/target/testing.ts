@@ -15,6 +15,7 @@ import type {
   Deployed,
   DeployOptions,
   Follower,
+  FollowListener,
   Forwarder,
   Instance,
   PlannedDeploy,
@@ -137,7 +138,7 @@ export class InMemoryTarget implements Target {
   readonly services = new Map<string, FakeService>();
   deployGate: Gate | undefined;
   private generation = 0;
-  private readonly followers = new Set<(byService: Map<string, ServiceInstances>) => void>();
+  private readonly followers = new Set<FollowListener>();
 
   imageRef(image: string, version: string): string {
     return `${image}:${version}`;
@@ -202,14 +203,22 @@ export class InMemoryTarget implements Target {
     this.publish();
   }
 
-  async follow(_ctx: TargetContext, onChange: (byService: Map<string, ServiceInstances>) => void): Promise<Follower> {
-    this.followers.add(onChange);
-    onChange(this.picture());
+  async follow(_ctx: TargetContext, listener: FollowListener): Promise<Follower> {
+    this.followers.add(listener);
+    listener.onChange(this.picture());
     return {
       close: async () => {
-        this.followers.delete(onChange);
+        this.followers.delete(listener);
       },
     };
+  }
+
+  /** Everything deployed disappears behind devloop's back (a deleted namespace): the followers are told. */
+  loseEnvironment(): void {
+    for (const s of this.services.values()) for (const c of s.containers) c.die();
+    this.services.clear();
+    this.publish();
+    for (const f of this.followers) f.onLost('the in-memory environment was deleted', true);
   }
 
   async forward(_ctx: TargetContext, service: ServiceConfig): Promise<Forwarder> {
@@ -279,7 +288,7 @@ export class InMemoryTarget implements Target {
 
   private publish(): void {
     const picture = this.picture();
-    for (const f of this.followers) f(picture);
+    for (const f of this.followers) f.onChange(picture);
   }
 }
 
