@@ -27,9 +27,21 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['e2e/**/*.test.ts'],
+          exclude: ['e2e/chaos/**', '**/node_modules/**'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
           // One cluster, one Docker engine: e2e files run one at a time.
+          fileParallelism: false,
+          globalSetup: ['e2e/setup/global-setup.ts'],
+        },
+      },
+      {
+        // Faults a hostile user or a bad day causes (signals, kill -9, deleted namespaces, outages), on the real stack.
+        test: {
+          name: 'chaos',
+          include: ['e2e/chaos/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
           fileParallelism: false,
           globalSetup: ['e2e/setup/global-setup.ts'],
         },
