@@ -52,8 +52,14 @@ export function register(program: Command): void {
       const versions = session.versions;
       const { upOnce } = await import('../../core/engine/up.js');
       const controller = new AbortController();
-      const onSignal = () => controller.abort();
-      process.once('SIGINT', onSignal);
+      // The first Ctrl-C (or SIGTERM) stops the pass: builds are cancelled and nothing more is applied; a second
+      // one leaves at once.
+      const onSignal = () => {
+        if (controller.signal.aborted) process.exit(130);
+        controller.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       // In a terminal the pass is shown on the dashboard; q / Ctrl-C there aborts it.
       const dashboard =
         renderer === 'dashboard'
@@ -72,6 +78,7 @@ export function register(program: Command): void {
         if (!result.ok) process.exitCode = 1;
       } finally {
         process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         await dashboard?.close();
       }
     });
