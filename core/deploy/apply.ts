@@ -110,14 +110,12 @@ const kindRank = (k: string) => {
 };
 
 /**
- * Server-side apply of every object with field manager `devloop` (forcing conflicts: devloop owns these fields).
- * An object of the same name that exists and is not this service's (by devloop's labels) is never taken over:
- * nothing is applied and the error names it.
+ * devloop applies with field manager `devloop`, forcing conflicts (it owns these fields), so it must first make sure
+ * each object is its own: one of the same name that exists and is not this service's (by devloop's labels) is never
+ * taken over. Throws NotOwned naming them; nothing has changed then.
  */
-export async function applyObjects(kube: Kube, objects: K8sObject[], owner: Owner, service: string, record?: ObjectRef): Promise<void> {
+export async function refuseForeign(kube: Kube, refs: ObjectRef[], owner: Owner, service: string): Promise<void> {
   const foreign: ObjectRef[] = [];
-  // The service's own record (its inventory ConfigMap) is checked too: a user's ConfigMap of that name is not devloop's.
-  const refs = [...objects.map(refOf), ...(record ? [record] : [])];
   await Promise.all(
     refs.map(async (r) => {
       try {
@@ -129,7 +127,10 @@ export async function applyObjects(kube: Kube, objects: K8sObject[], owner: Owne
     }),
   );
   if (foreign.length) throw notOwned(foreign, service);
-  const sorted = [...objects].sort((a, b) => kindRank(a.kind) - kindRank(b.kind));
+}
+
+/** Server-side apply, in an order that puts what others refer to first. Check ownership first (refuseForeign). */
+export async function applyObjects(kube: Kube, objects: K8sObject[]): Promise<void> {  const sorted = [...objects].sort((a, b) => kindRank(a.kind) - kindRank(b.kind));
   for (const o of sorted) {
     try {
       await kube.objects.patch(o, undefined, undefined, FIELD_MANAGER, true, kube.lib.PatchStrategy.ServerSideApply);

@@ -6,6 +6,7 @@ import { isNotFound, kubeCallFailed } from '../deploy/kube.js';
 import {
   applyObjects,
   NotOwned,
+  refuseForeign,
   deleteOwned,
   describeRef,
   ensureNamespace,
@@ -201,11 +202,17 @@ export class KubernetesTarget implements Target {
     const owner = ownerOf(ctx);
     const t0 = Date.now();
     const refs = objects.map(refOf);
+    const record = { apiVersion: 'v1', kind: 'ConfigMap', name: inventoryName(name), namespace: this.namespace };
+    const before = (previous?.detail as DeployedRecord | undefined)?.objects ?? [];
     try {
-      await applyObjects(this.kube, objects, owner, name, { apiVersion: 'v1', kind: 'ConfigMap', name: inventoryName(name), namespace: this.namespace });
+      // The service's own record is checked too: a user's ConfigMap of that name is not devloop's.
+      await refuseForeign(this.kube, [...refs, record], owner, name);
+      // Intent first: if devloop dies while applying, the record already names every object it may have labelled
+      // (and no version, so nothing counts as current): the next up converges and prunes exactly those.
+      await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: '', manifestHash: '', objects: unionRefs(before, refs) });
+      await applyObjects(this.kube, objects);
       await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: d.version, manifestHash: d.configHash, objects: refs });
       report({ type: 'deploy.applied', service: name, objects: refs.map(describeRef) });
-      const before = (previous?.detail as DeployedRecord | undefined)?.objects ?? [];
       for (const stale of objectsToPrune(before, refs)) {
         const outcome = await deleteOwned(this.kube, stale, owner, name);
         if (outcome === 'deleted') report({ type: 'deploy.pruned', service: name, object: describeRef(stale) });
@@ -441,4 +448,11 @@ class NamespaceWatch {
     clearTimeout(this.timer);
     await this.running;
   }
+}
+
+/** Every object in either list, once. */
+function unionRefs(a: ObjectRef[], b: ObjectRef[]): ObjectRef[] {
+  const key = (r: ObjectRef) => `${r.apiVersion}/${r.kind}/${r.namespace ?? ''}/${r.name}`;
+  const seen = new Set(b.map(key));
+  return [...b, ...a.filter((r) => !seen.has(key(r)))];
 }
