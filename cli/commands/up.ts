@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { UserError } from '../../core/errors.js';
 import { workDir } from '../main.js';
-import { openSession, targetFlags, type CommonFlags } from '../render/session.js';
+import { openSession, targetFlags, type CommonFlags, type Session } from '../render/session.js';
 import type { LoopFlags } from './up-loop.js';
 
 interface UpFlags extends CommonFlags, LoopFlags {
@@ -16,6 +16,12 @@ function positiveInt(flag: string, value: string | undefined, fallback: number):
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a positive whole number, not "${value}"`);
   return n;
+}
+
+/** One `up` at a time for this project, developer and target (see core/engine/lock.ts). */
+async function lockRun(session: Session) {
+  const { acquireRunLock } = await import('../../core/engine/lock.js');
+  return acquireRunLock({ project: session.project.name, developer: session.developer, where: session.target.where }, 'up');
 }
 
 export function register(program: Command): void {
@@ -37,18 +43,24 @@ export function register(program: Command): void {
         const { runLoop, quietMs } = await import('./up-loop.js');
         quietMs(flags.quiet);
         const session = await openSession(workDir(program), flags, renderer !== 'dashboard', { needsServices: true });
+        const lock = await lockRun(session);
         // In a terminal the dashboard shows the loop from its first pass on, with the loop's commands on its keys.
         const { startLoopDashboard } = renderer === 'dashboard' ? await import('../ui/start.js') : { startLoopDashboard: undefined };
-        await runLoop({
-          session,
-          parallel,
-          timeoutMs,
-          flags,
-          ...(startLoopDashboard ? { present: (loop) => startLoopDashboard(session, loop, { cleanup: !!flags.cleanup }) } : {}),
-        });
+        try {
+          await runLoop({
+            session,
+            parallel,
+            timeoutMs,
+            flags,
+            ...(startLoopDashboard ? { present: (loop) => startLoopDashboard(session, loop, { cleanup: !!flags.cleanup }) } : {}),
+          });
+        } finally {
+          await lock.release();
+        }
         return;
       }
       const session = await openSession(workDir(program), flags, renderer !== 'dashboard', { needsServices: true });
+      const lock = await lockRun(session);
       const versions = session.versions;
       const { upOnce } = await import('../../core/engine/up.js');
       const controller = new AbortController();
@@ -80,6 +92,7 @@ export function register(program: Command): void {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
         await dashboard?.close();
+        await lock.release();
       }
     });
 }
