@@ -78,7 +78,7 @@ export function register(program: Command): void {
           ? await (await import('../ui/start.js')).startDashboard(session, { once: true, stop: async () => controller.abort() })
           : undefined;
       try {
-        const result = await upOnce(session.bus, {
+        let result = await upOnce(session.bus, {
           project: session.project,
           developer: session.developer,
           target: session.target,
@@ -87,6 +87,19 @@ export function register(program: Command): void {
           timeoutMs,
           signal: controller.signal,
         });
+        // A tree that changed under a build (a branch switch) is planned again as it is now, a few times at most.
+        for (let again = 0; again < 3 && result.changed.length > 0 && !controller.signal.aborted; again++) {
+          const { contentVersions } = await import('../../core/engine/versions.js');
+          result = await upOnce(session.bus, {
+            project: session.project,
+            developer: session.developer,
+            target: session.target,
+            versions: await contentVersions(session.project),
+            parallel,
+            timeoutMs,
+            signal: controller.signal,
+          });
+        }
         if (!result.ok) process.exitCode = 1;
       } finally {
         process.off('SIGINT', onSignal);

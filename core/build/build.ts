@@ -57,6 +57,9 @@ const BUILDER_CHATTER = /^(Removing intermediate container|Running in) [0-9a-f]+
  */
 export async function buildImage(docker: Dockerode, req: BuildRequest, onProgress: (p: BuildProgress) => void): Promise<string> {
   const context = contextTarStream(req.contextDir, req.dockerfile);
+  // A context that fails while it is sent (a file vanished) is the reason the build failed, whatever the daemon says.
+  let contextError: Error | undefined;
+  context.on('error', (err: Error) => (contextError ??= err));
   const file = req.dockerfileLabel ?? path.join(path.basename(req.contextDir), req.dockerfile);
   let stream: NodeJS.ReadableStream;
   try {
@@ -71,6 +74,7 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
     ...(req.signal ? { abortSignal: req.signal } : {}),
     } as Dockerode.ImageBuildOptions);
   } catch (err) {
+    if (contextError) throw contextError;
     // The daemon refused the build before any step: a Dockerfile it cannot parse, a context it cannot read. Both
     // are the user's to fix, so they are build failures that say where, not errors of devloop's.
     throw refusedBuild(err, file);
@@ -96,18 +100,23 @@ export async function buildImage(docker: Dockerode, req: BuildRequest, onProgres
     onProgress({ kind: 'log', line });
   };
 
-  await followProgress<BuildMessage>(docker, stream, (msg) => {
-    if (msg.stream !== undefined) {
-      pending += msg.stream;
-      const parts = pending.split('\n');
-      pending = parts.pop() ?? '';
-      for (const line of parts) onLine(clean(line));
-    }
-    if (msg.aux?.ID) imageId = msg.aux.ID;
-    if (msg.error !== undefined || msg.errorDetail?.message !== undefined) error = msg.errorDetail?.message ?? msg.error;
-  });
+  try {
+    await followProgress<BuildMessage>(docker, stream, (msg) => {
+      if (msg.stream !== undefined) {
+        pending += msg.stream;
+        const parts = pending.split('\n');
+        pending = parts.pop() ?? '';
+        for (const line of parts) onLine(clean(line));
+      }
+      if (msg.aux?.ID) imageId = msg.aux.ID;
+      if (msg.error !== undefined || msg.errorDetail?.message !== undefined) error = msg.errorDetail?.message ?? msg.error;
+    });
+  } catch (err) {
+    throw contextError ?? err;
+  }
   if (pending) onLine(clean(pending));
 
+  if (contextError) throw contextError;
   if (error !== undefined) {
     let where: string | undefined;
     if (step) {

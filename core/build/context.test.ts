@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { extract } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contextTarStream, listContext } from './context.js';
+import { ContextChanged, contextTarStream, listContext } from './context.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -88,5 +88,21 @@ describe('build context edge cases', () => {
     const extra = listed.find((f) => f.name.startsWith('.dockerfile.'));
     expect(extra?.abs).toBe(path.join(dir, 'elsewhere/Dockerfile'));
     expect(listed.map((f) => f.name)).toContain('a.txt');
+  });
+
+  it('ends the stream with ContextChanged, not a crash, when listed files vanish while it is read', async () => {
+    const many: Record<string, string> = { Dockerfile: 'FROM scratch\n' };
+    for (let i = 0; i < 200; i++) many[`src/f${String(i).padStart(3, '0')}.txt`] = 'x'.repeat(64 * 1024);
+    await files(many);
+    const stream = contextTarStream(dir);
+    const failed = new Promise<unknown>((resolve) => stream.on('error', resolve));
+    // Read the first chunk, then take the rest of the tree away before reading on (a branch switch mid-build).
+    await new Promise<void>((resolve) => stream.once('readable', () => resolve()));
+    stream.read();
+    await rm(path.join(dir, 'src'), { recursive: true, force: true });
+    stream.resume();
+    const err = await failed;
+    expect(err).toBeInstanceOf(ContextChanged);
+    expect((err as ContextChanged).message).toMatch(/^src\/f\d{3}\.txt changed while the build context was being sent$/);
   });
 });

@@ -87,14 +87,29 @@ export async function listContext(contextDir: string, dockerfile = 'Dockerfile')
   return out;
 }
 
+/**
+ * The build context changed while it was being sent (a file listed for it vanished: a branch switch, a generator).
+ * Not a failure of the service: the build is cancelled, and the tree as it is now is planned and built again.
+ */
+export class ContextChanged extends Error {
+  constructor(readonly file: string, cause: unknown) {
+    super(`${file} changed while the build context was being sent`, { cause });
+    this.name = 'ContextChanged';
+  }
+}
+
+const VANISHED = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
+
 /** A tar stream of the build context, produced lazily (files are read as the daemon consumes the stream). */
 export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile'): Readable {
   const pack = tarPack();
   // The producer belongs to the stream: any failure destroys the stream, which the build reading it reports.
   void (async () => {
+    let current = '.';
     try {
       const files = await listContext(contextDir, dockerfile);
       for (const f of files) {
+        current = f.name;
         const st = await lstat(f.abs);
         if (f.kind === 'dir') {
           pack.entry({ name: f.name, type: 'directory', mode: st.mode & 0o7777, mtime: EPOCH });
@@ -105,6 +120,8 @@ export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile'):
             const entry = pack.entry({ name: f.name, size: st.size, mode: st.mode & 0o7777, mtime: EPOCH }, (err) =>
               err ? reject(err) : resolve(),
             );
+            // Destroying the pack (below) ends the open entry with the same error: the pack's reader reports it.
+            entry.on('error', reject);
             const src = createReadStream(f.abs);
             src.on('error', reject);
             src.pipe(entry);
@@ -113,7 +130,7 @@ export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile'):
       }
       pack.finalize();
     } catch (err) {
-      pack.destroy(err as Error);
+      pack.destroy(VANISHED.has((err as NodeJS.ErrnoException).code ?? '') ? new ContextChanged(current, err) : (err as Error));
     }
   })();
   return pack as unknown as Readable;

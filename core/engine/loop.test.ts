@@ -204,6 +204,20 @@ describe('the loop, driven with an in-memory target', () => {
     expect(h.target.calls).toContain('restart api');
   });
 
+  it('builds again from the tree as it is now when files change under a build', async () => {
+    const h = await start();
+    await h.event('watch.started');
+    const from = h.events.length;
+    h.builder.contextChanges = 1;
+    h.write('api/main.go', 'package main // 2');
+    const blocked = await h.event('build.blocked', (e) => e.service === 'api', from);
+    expect(blocked.because).toMatch(/changed while the build context was being sent; it is built again from the tree as it is now/);
+    await h.until('a second pass that deploys api', () => h.events.slice(from).filter((e) => e.type === 'pass.finished').length === 2);
+    expect(h.events.slice(from).filter((e) => e.type === 'pass.finished').at(-1)).toMatchObject({ ok: true });
+    const latest = (await contentVersions(await loadProject(h.repo.dir))).api;
+    expect(h.target.services.get('api')?.version).toBe(latest);
+  });
+
   it('notices that everything deployed was removed behind its back, says so, and deploys it all again', async () => {
     const h = await start();
     await h.event('watch.started');

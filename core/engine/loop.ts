@@ -351,6 +351,8 @@ class DevLoop {
       this.versions = await contentVersions(this.project);
       this.emit({ type: 'pass.started', services: pass.services, reason: pass.reason, versions: pick(this.versions, pass.services) });
       const result = await upOnce(this.bus, { ...this.upOptions(), only: pass.services, force: pass.force });
+      // Built from a tree that changed under it: planned again, with the versions of the tree as it is now.
+      if (result.changed.length > 0) this.dispatch({ type: 'queue', services: result.changed, reason: 'files changed during the build', force: false }, false);
       for (const service of pass.force) {
         await this.opts.target.restart(this.ctx, service).catch((err: unknown) => this.emit({ type: 'warning', service, message: `restarting failed: ${oneLine(err)}` }));
       }

@@ -4,6 +4,7 @@ import type { ProjectConfig } from '../config/types.js';
 import { serviceEdges } from '../workspace/graph.js';
 import { InternalError, oneLine } from '../errors.js';
 import { BuildFailure } from '../build/build.js';
+import { ContextChanged } from '../build/context.js';
 import { DockerBuilder, type ImageBuilder } from '../build/builder.js';
 import { runInDependencyOrder } from '../build/schedule.js';
 import { repositoryOf } from '../build/registry.js';
@@ -37,6 +38,8 @@ export interface UpOptions {
 export interface UpResult {
   ok: boolean;
   failed: string[];
+  /** Services whose build context changed while it was sent: to be planned and built again from the tree as it is. */
+  changed: string[];
 }
 
 /** The plan's services with the image reference each is built and deployed as on this target. */
@@ -61,6 +64,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   const report: Reporter = (e) => bus.emit(e);
   const failed = new Set<string>();
   const fail = (name: string) => failed.add(name);
+  const changed = new Set<string>();
   let aborted = false;
   const inScope = (name: string) => !opts.only || opts.only.includes(name);
   const forced = new Set(opts.force ?? []);
@@ -104,7 +108,9 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
           bus.emit({ type: 'build.blocked', service: name, because: 'interrupted' });
           throw new Error('interrupted');
         }
-        const ok = await buildAndDeliver(bus, builder, target, project.root, d, opts.signal);
+        const outcome = await buildAndDeliver(bus, builder, target, project.root, d, opts.signal);
+        if (outcome === 'context-changed') changed.add(name);
+        const ok = outcome === 'ok';
         if (!ok || opts.signal?.aborted) {
           // After an interrupt nothing more is applied: the signal came before the deploy.
           if (ok) bus.emit({ type: 'build.blocked', service: name, because: 'interrupted' });
@@ -128,7 +134,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   } catch (err) {
     // A run-wide problem (bad manifest, unreachable cluster) is reported by the caller; the run did not succeed.
     aborted = true;
-    if (err instanceof Interrupted) return { ok: false, failed: planned.filter((p) => inScope(p.name)).map((p) => p.name) };
+    if (err instanceof Interrupted) return { ok: false, failed: planned.filter((p) => inScope(p.name)).map((p) => p.name), changed: [] };
     throw err;
   } finally {
     const durationMs = Date.now() - started;
@@ -136,13 +142,13 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
     if (!opts.only) bus.emit({ type: 'run.finished', ok: !aborted && failedList.length === 0, durationMs, failed: failedList });
   }
   const failedList = planned.map((p) => p.name).filter((n) => failed.has(n));
-  return { ok: failedList.length === 0, failed: failedList };
+  return { ok: failedList.length === 0, failed: failedList, changed: [...changed] };
 }
 
 /** The run was stopped before it changed anything. */
 class Interrupted extends Error {}
 
-/** Builds (unless the image exists already) and delivers one service's image. Emits events; false on failure. */
+/** Builds (unless the image exists already) and delivers one service's image. Emits events. */
 async function buildAndDeliver(
   bus: EngineBus,
   builder: ImageBuilder,
@@ -150,7 +156,7 @@ async function buildAndDeliver(
   root: string,
   d: Deployable,
   signal: AbortSignal | undefined,
-): Promise<boolean> {
+): Promise<'ok' | 'failed' | 'context-changed'> {
   const name = d.service.name;
   const ref = d.ref;
   let atTarget;
@@ -158,11 +164,11 @@ async function buildAndDeliver(
     atTarget = await target.imageAtTarget(ref);
   } catch (err) {
     bus.emit({ type: 'deliver.failed', service: name, message: oneLine(err) });
-    return false;
+    return 'failed';
   }
   if (atTarget) {
     bus.emit({ type: 'build.skipped', service: name, image: ref, reason: atTarget });
-    return true;
+    return 'ok';
   }
   if (await builder.exists(ref)) {
     bus.emit({ type: 'build.skipped', service: name, image: ref, reason: 'exists-locally' });
@@ -188,12 +194,17 @@ async function buildAndDeliver(
         },
       );
     } catch (err) {
+      if (err instanceof ContextChanged) {
+        // A branch switch or a generator changed the tree under the build: not the service's failure.
+        bus.emit({ type: 'build.blocked', service: name, because: `${err.message}; it is built again from the tree as it is now` });
+        return 'context-changed';
+      }
       if (err instanceof BuildFailure) {
         bus.emit({ type: 'build.failed', service: name, message: err.message, ...(err.step ? { step: err.step } : {}), lastLines: err.lastLines });
       } else {
         bus.emit({ type: 'build.failed', service: name, message: oneLine(err), lastLines: [] });
       }
-      return false;
+      return 'failed';
     }
     bus.emit({ type: 'build.finished', service: name, image: ref, durationMs: Date.now() - t0 });
   }
@@ -201,7 +212,7 @@ async function buildAndDeliver(
     await target.deliver(name, ref, (e) => bus.emit(e));
   } catch (err) {
     bus.emit({ type: 'deliver.failed', service: name, message: oneLine(err) });
-    return false;
+    return 'failed';
   }
-  return true;
+  return 'ok';
 }

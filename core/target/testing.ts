@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BuildFailure, type BuildProgress, type BuildRequest } from '../build/build.js';
+import { ContextChanged } from '../build/context.js';
 import type { ImageBuilder } from '../build/builder.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { LogFollow } from '../forward/logs.js';
@@ -300,6 +301,8 @@ export class ScriptedBuilder implements ImageBuilder {
   readonly built = new Set<string>();
   readonly builds: string[] = [];
   gate: Gate | undefined;
+  /** The next this-many builds find their context changed under them (a branch switch mid-build). */
+  contextChanges = 0;
 
   async ensureReachable(): Promise<void> {}
 
@@ -314,6 +317,10 @@ export class ScriptedBuilder implements ImageBuilder {
       await Promise.race([this.gate.opened, aborted]);
     }
     if (req.signal?.aborted) throw new BuildFailure('the build was cancelled', undefined, []);
+    if (this.contextChanges > 0) {
+      this.contextChanges--;
+      throw new ContextChanged(req.dockerfile, new Error('ENOENT (scripted)'));
+    }
     const text = await readFile(path.join(req.contextDir, req.dockerfile), 'utf8');
     const lines = text.split('\n');
     lines.forEach((instruction, i) => onProgress({ kind: 'step', step: i + 1, total: lines.length, instruction }));
