@@ -182,6 +182,22 @@ describe('the loop, driven with an in-memory target', () => {
     await h.until('later saves to reach the new container', () => replacement.files.get('/app/public/index.txt') === 'after');
   });
 
+  it('connects again when the sync stream breaks while the container runs, and resends what it missed', async () => {
+    const h = await start();
+    await h.event('watch.started');
+    await h.until('the initial sync of web', () => webFile(h, 'index.txt') === 'v1');
+    const web = h.target.container('web')!;
+    const from = h.events.length;
+    web.breakConnections();
+    h.write('web/public/index.txt', 'written while the stream was down');
+    await h.event('sync.disconnected', () => true, from);
+    await h.until('the reconnection to carry the change', () => webFile(h, 'index.txt') === 'written while the stream was down');
+    expect(web.connections).toBe(2);
+    h.write('web/public/index.txt', 'after the reconnection');
+    await h.until('later saves to arrive', () => webFile(h, 'index.txt') === 'after the reconnection');
+    expect(h.events.slice(from).some((e) => e.type === 'pass.started')).toBe(false);
+  });
+
   it('accepts commands during the first pass, and a stop then aborts it and applies nothing', async () => {
     const gate = new Gate();
     const h = await start({ gateBuilds: gate });

@@ -199,6 +199,8 @@ class DevLoop {
           rules,
           isOwnInput: (p) => this.oracle.inputChain(s.name, p)?.length === 0,
           emit: this.emit,
+          // What a broken connection did not carry arrives with a rebuild.
+          onLost: () => this.dispatch({ type: 'queue', services: [s.name], reason: 'the sync connection broke', force: false }),
         }),
       );
     }

@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerClient } from '../build/docker.js';
@@ -105,5 +105,48 @@ describe('ServiceSync', () => {
     expect(sync.connected()).toEqual(['ok']);
     expect(sync.cannotSync()).toBeUndefined();
     await sync.close();
+  });
+
+  it('connects again when the receiver dies in a running container, and resends what the broken stream lost', async () => {
+    const events: EngineEventInput[] = [];
+    const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });
+    const { exec } = await container();
+    await sync.attach(target('r', exec));
+    // The stream breaks, the container stays: kill the receiver (perl) inside it.
+    // (The pattern does not match this script's own command line.)
+    await sh(exec, 'for p in /proc/[0-9]*; do grep -qa "pe[r]l" "$p/cmdline" 2>/dev/null && kill "${p#/proc/}"; done; true');
+    writeFileSync(path.join(repo.dir, 'web/public/while-down.txt'), 'sent again');
+    await sync.sync(['web/public/while-down.txt']);
+    const deadline = Date.now() + 20_000;
+    while ((await sh(exec, 'cat /app/public/while-down.txt 2>/dev/null')) !== 'sent again' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await sh(exec, 'cat /app/public/while-down.txt')).toBe('sent again');
+    expect(events.map((e) => e.type), JSON.stringify(events)).toContain('sync.disconnected');
+    expect(events.filter((e) => e.type === 'sync.connected')).toHaveLength(2);
+    // And the new stream carries later batches.
+    writeFileSync(path.join(repo.dir, 'web/public/after.txt'), 'later');
+    await sync.sync(['web/public/after.txt']);
+    expect(await sh(exec, 'cat /app/public/after.txt')).toBe('later');
+    await sync.close();
+  });
+
+  it('carries a batch of hundreds of larger files (tens of MB) in bounded chunks', async () => {
+    const events: EngineEventInput[] = [];
+    const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });
+    const { exec } = await container();
+    await sync.attach(target('big', exec));
+    const paths: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const rel = `web/public/big/f${i}.bin`;
+      mkdirSync(path.dirname(path.join(repo.dir, rel)), { recursive: true });
+      writeFileSync(path.join(repo.dir, rel), Buffer.alloc(100 * 1024, i % 251));
+      paths.push(rel);
+    }
+    await sync.sync(paths);
+    const finished = events.filter((e) => e.type === 'sync.finished' && !e.initial);
+    expect(finished.at(-1)).toMatchObject({ written: 300 });
+    expect(events.filter((e) => e.type === 'sync.failed')).toEqual([]);
+    expect(await sh(exec, 'ls /app/public/big | wc -l; du -sk /app/public/big | cut -f1')).toMatch(/^300\n3\d{4}\n$/);
+    await sync.close();
+    rmSync(path.join(repo.dir, 'web/public/big'), { recursive: true, force: true });
   });
 });

@@ -23,7 +23,12 @@ export interface ServiceSyncOptions {
   /** Whether a repo path is in the service's image (its own input): the initial sync sends only those. */
   isOwnInput: (repoPath: string) => boolean;
   emit: (e: EngineEventInput) => void;
+  /** The connection broke and could not be had again: what it did not carry must reach the container another way. */
+  onLost?: () => void;
 }
+
+const RECONNECT_ATTEMPTS = 3;
+const RECONNECT_DELAY_MS = 300;
 
 /**
  * Keeps every running container of one service in line with the local tree: connects a transport when a
@@ -32,6 +37,8 @@ export interface ServiceSyncOptions {
  */
 export class ServiceSync {
   private readonly transports = new Map<string, SyncTransport>();
+  /** Containers attached and still followed, connected or not (a broken stream is connected again). */
+  private readonly known = new Map<string, SyncTarget>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private unsyncable: string | undefined;
@@ -59,28 +66,58 @@ export class ServiceSync {
   attach(target: SyncTarget): Promise<void> {
     return this.enqueue(async () => {
       if (this.closed || this.transports.has(target.key)) return;
-      const roots = syncRoots(this.opts.rules);
-      let transport: SyncTransport;
+      this.known.set(target.key, target);
       try {
-        transport = await target.connect(roots);
+        await this.connect(target);
       } catch (err) {
         this.unsyncable = (err as Error).message;
         this.opts.emit({ type: 'sync.failed', service: this.service, where: target.where, message: this.unsyncable });
-        return;
       }
-      this.unsyncable = undefined;
-      this.transports.set(target.key, transport);
-      this.opts.emit({ type: 'sync.connected', service: this.service, where: transport.where, mode: transport.mode });
-      // A listener, not a task: `ended` never rejects, and close() drops the transport before it could fire late.
-      void transport.ended.then((reason) => {
-        if (this.transports.get(target.key) !== transport) return;
-        this.transports.delete(target.key);
-        if (!this.closed) this.opts.emit({ type: 'sync.disconnected', service: this.service, where: transport.where, reason });
-      });
-      const files = await filesCoveredByRules(this.opts.root, this.opts.rules, this.opts.isOwnInput);
-      const stale = await this.staleInContainer(transport, roots).catch(() => []);
-      await this.push([...files, ...stale], [transport], true);
     });
+  }
+
+  /** Connects, listens for the connection's end, and runs the initial sync (which also resends what was lost). */
+  private async connect(target: SyncTarget): Promise<void> {
+    const roots = syncRoots(this.opts.rules);
+    const transport = await target.connect(roots);
+    this.unsyncable = undefined;
+    this.transports.set(target.key, transport);
+    this.opts.emit({ type: 'sync.connected', service: this.service, where: transport.where, mode: transport.mode });
+    // A listener, not a task: `ended` never rejects; what it starts is queued and so owned by close().
+    void transport.ended.then((reason) => {
+      if (this.transports.get(target.key) !== transport) return;
+      this.transports.delete(target.key);
+      if (this.closed) return;
+      this.opts.emit({ type: 'sync.disconnected', service: this.service, where: transport.where, reason });
+      // The container may still run (only the stream broke): connect again, and resend everything.
+      // reconnect() reports its own failure; close() awaits the queue it runs in.
+      if (this.known.get(target.key) === target) this.enqueue(() => this.reconnect(target)).catch(() => undefined);
+    });
+    const files = await filesCoveredByRules(this.opts.root, this.opts.rules, this.opts.isOwnInput);
+    // Listing what the container holds only finds stale files; without it the sync still carries every file.
+    const stale = await this.staleInContainer(transport, roots).catch(() => []);
+    await this.push([...files, ...stale], [transport], true);
+  }
+
+  /**
+   * The stream into a container that devloop still follows broke: try again a few times. What changed meanwhile is
+   * in the initial sync of the new connection. When it cannot be had, the service's changes rebuild instead.
+   */
+  private async reconnect(target: SyncTarget): Promise<void> {
+    let last = '';
+    for (let attempt = 1; attempt <= RECONNECT_ATTEMPTS; attempt++) {
+      await new Promise((r) => setTimeout(r, RECONNECT_DELAY_MS * attempt));
+      if (this.closed || this.known.get(target.key) !== target || this.transports.has(target.key)) return;
+      try {
+        await this.connect(target);
+        return;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+    }
+    this.unsyncable = `the sync connection to ${target.where} broke and could not be opened again: ${last}`;
+    this.opts.emit({ type: 'sync.failed', service: this.service, where: target.where, message: `${this.unsyncable}; changes rebuild instead` });
+    this.opts.onLost?.();
   }
 
   /**
@@ -110,6 +147,7 @@ export class ServiceSync {
 
   /** The container is gone: drop its transport (closed after the batch in flight, if any). */
   detach(key: string): Promise<void> {
+    this.known.delete(key);
     const t = this.transports.get(key);
     if (!t) return Promise.resolve();
     this.transports.delete(key);
@@ -143,6 +181,7 @@ export class ServiceSync {
     const started = Date.now();
     const prepared = await prepareOps(this.opts.root, this.opts.rules, paths);
     for (const r of prepared.refused) this.opts.emit({ type: 'sync.refused', service: this.service, path: r.path, reason: r.reason });
+    // No connection now (one is being opened again): its initial sync will carry these files, so nothing is claimed.
     if (prepared.ops.length === 0 || targets.length === 0) return;
     await Promise.all(
       targets.map(async (t) => {

@@ -44,6 +44,9 @@ export class ReceiverUnavailable extends Error {}
 
 const READY_TIMEOUT_MS = 15_000;
 
+/** The most one write on the sync stream carries. */
+const CHUNK_BYTES = 1 << 20;
+
 /**
  * The persistent stream: one long-lived receiver process per container, fed length-prefixed frames on stdin.
  * Batches are written one after another; each ends with a `B <id>` frame the receiver echoes once everything
@@ -114,20 +117,43 @@ export class StreamTransport implements SyncTransport {
     if (this.endedReason) throw new ExternalError(this.endedReason);
     const id = ++this.batchSeq;
     const done = new Promise<string[]>((resolve) => this.waiting.set(id, resolve));
-    const frames: Buffer[] = [];
+    // The batch goes out in chunks of at most CHUNK_BYTES, each written only when the stream took the one before
+    // (backpressure): a batch of tens of megabytes never sits in memory twice or floods the connection.
+    let chunk: Buffer[] = [];
+    let size = 0;
+    const flush = async () => {
+      if (size === 0) return;
+      const data = Buffer.concat(chunk, size);
+      chunk = [];
+      size = 0;
+      await this.write(data);
+    };
+    const put = async (b: Buffer) => {
+      for (let at = 0; at < b.length; at += CHUNK_BYTES) {
+        const part = b.subarray(at, Math.min(b.length, at + CHUNK_BYTES));
+        chunk.push(part);
+        size += part.length;
+        if (size >= CHUNK_BYTES) await flush();
+      }
+    };
     for (const op of ops) {
       const rel = Buffer.from(op.rel, 'utf8');
       if (op.kind === 'write') {
-        frames.push(Buffer.from(`W ${op.root} ${(op.mode & 0o7777).toString(8)} ${op.data.length} ${rel.length}\n`), rel, op.data);
+        await put(Buffer.from(`W ${op.root} ${(op.mode & 0o7777).toString(8)} ${op.data.length} ${rel.length}\n`));
+        await put(rel);
+        await put(op.data);
       } else if (op.kind === 'link') {
         const target = Buffer.from(op.target, 'utf8');
-        frames.push(Buffer.from(`L ${op.root} ${rel.length} ${target.length}\n`), rel, target);
+        await put(Buffer.from(`L ${op.root} ${rel.length} ${target.length}\n`));
+        await put(rel);
+        await put(target);
       } else {
-        frames.push(Buffer.from(`D ${op.root} ${rel.length}\n`), rel);
+        await put(Buffer.from(`D ${op.root} ${rel.length}\n`));
+        await put(rel);
       }
     }
-    frames.push(Buffer.from(`B ${id}\n`));
-    await this.write(Buffer.concat(frames));
+    await put(Buffer.from(`B ${id}\n`));
+    await flush();
     const errors = await done;
     if (this.endedReason && errors.length === 1 && errors[0] === this.endedReason) throw new ExternalError(this.endedReason);
     return { errors };

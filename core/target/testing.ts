@@ -55,6 +55,21 @@ export class FakeContainer {
     this.alive = false;
     for (const d of this.deaths) d();
     this.deaths.clear();
+    this.breakConnections();
+  }
+
+  private readonly breaks = new Set<() => void>();
+  /** How many sync connections were opened into it. */
+  connections = 0;
+
+  /** The sync connections break (a dropped stream) while the container keeps running. */
+  breakConnections(): void {
+    for (const b of this.breaks) b();
+    this.breaks.clear();
+  }
+
+  onBreak(fn: () => void): void {
+    this.breaks.add(fn);
   }
 
   print(line: string): void {
@@ -86,15 +101,24 @@ class FakeSyncTransport implements SyncTransport {
     readonly roots: readonly string[],
   ) {
     this.where = `fake ${container.key}`;
-    this.ended = new Promise((resolve) => container.onDeath(() => resolve('the container died')));
+    container.connections++;
+    this.ended = new Promise((resolve) => {
+      container.onDeath(() => resolve('the container died'));
+      container.onBreak(() => {
+        this.broken = true;
+        resolve('the connection broke');
+      });
+    });
   }
+
+  private broken = false;
 
   async apply(ops: readonly SyncOp[]): Promise<ApplyResult> {
     if (this.container.stall) {
       const died = new Promise<void>((resolve) => this.container.onDeath(resolve));
       await Promise.race([this.container.stall.opened, died]);
     }
-    if (!this.container.alive || this.closed) throw new Error(`connection to ${this.where} closed`);
+    if (!this.container.alive || this.closed || this.broken) throw new Error(`connection to ${this.where} closed`);
     for (const op of ops) {
       const p = path.posix.join(this.roots[op.root]!, op.rel);
       if (op.kind === 'write') this.container.files.set(p, op.data.toString('utf8'));
