@@ -49,7 +49,8 @@ describe('devloop up --once on the local Docker target', () => {
     try {
       const run = await devloop(repo.dir, developer, ['up', '--once', '--target', 'docker']);
       expect(run.code, explain(run)).toBe(1);
-      expect(run.stdout).toMatch(/ web Exited: container devloop-shop-web exited with code 3; last log: fatal: PAYMENT_URL is not set/);
+      // Container names are per developer, so two developers on one engine never take each other's containers.
+      expect(run.stdout).toContain(` web Exited: container devloop-shop-${developer}-web exited with code 3; last log: fatal: PAYMENT_URL is not set`);
     } finally {
       await restore();
     }
