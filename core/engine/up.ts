@@ -194,6 +194,11 @@ async function buildAndDeliver(
         },
       );
     } catch (err) {
+      if (signal?.aborted) {
+        // Stopped on purpose (Ctrl-C): not the build's failure.
+        bus.emit({ type: 'build.blocked', service: name, because: 'interrupted: the build was cancelled' });
+        return 'failed';
+      }
       if (err instanceof ContextChanged) {
         // A branch switch or a generator changed the tree under the build: not the service's failure.
         bus.emit({ type: 'build.blocked', service: name, because: `${err.message}; it is built again from the tree as it is now` });
