@@ -29,6 +29,26 @@ describe('what a hostile afternoon found, kept fixed', () => {
       .then(() => true)
       .catch(() => false);
 
+  it('never adopts a ConfigMap of the user\'s that has the name of its own record, and down leaves it', async () => {
+    const other = `${developer}r`;
+    const ns = `syncdemo-${other}`;
+    await kube().core.createNamespace({ body: { metadata: { name: ns } } });
+    try {
+      const mine = await kube().core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'devloop-web' }, data: { mine: 'yes' } } });
+      const up = await devloop(repo.dir, other, ['up', '--once']);
+      expect(up.code, explain(up)).toBe(2);
+      expect(up.stderr).toContain("ConfigMap/devloop-web already exists and is not web's (not labelled by devloop); nothing was applied");
+      const down = await devloop(repo.dir, other, ['down']);
+      expect(down.code, explain(down)).toBe(0);
+      const after = await kube().core.readNamespacedConfigMap({ namespace: ns, name: 'devloop-web' });
+      expect(after.metadata?.resourceVersion).toBe(mine.metadata?.resourceVersion);
+      expect(after.data).toEqual({ mine: 'yes' });
+      expect((await kube().apps.listNamespacedDeployment({ namespace: ns })).items).toEqual([]);
+    } finally {
+      await deleteNamespace(ns);
+    }
+  });
+
   it('refuses a KUBECONFIG that names a missing file (exit 2), and starts nothing', async () => {
     const run = await devloop(repo.dir, developer, ['up', '--once'], 60_000);
     expect(run.code, explain(run)).toBe(0); // the real cluster, to compare with
