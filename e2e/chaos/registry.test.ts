@@ -38,7 +38,7 @@ describe('a registry outage', () => {
   it('fails delivery clearly, changes nothing, and recovers when the registry is back', async () => {
     const first = await devloop(repo.dir, developer, ['up', '--once', '--json']);
     expect(first.code, explain(first)).toBe(0);
-    const deployed = first.events.find((e) => e.type === 'plan.computed') as { services: { version: string }[] };
+    const deployed = first.events.find((e) => e.type === 'plan.computed') as unknown as { services: { version: string }[] };
 
     process.kill(Number(readFileSync(path.join(STATE, 'run/registry.pid'), 'utf8').trim()), 'SIGKILL');
     await waitFor('the registry to be down', async () => ((await registryUp()) ? undefined : true));
