@@ -3,6 +3,9 @@ import type Dockerode from 'dockerode';
 import { contextTarStream, dockerfileInContext } from './context.js';
 import { followProgress } from './docker.js';
 import { locateStep } from './dockerfile.js';
+import { BuildFailure } from './failures.js';
+
+export { BuildFailure } from './failures.js';
 
 export interface BuildRequest {
   service: string;
@@ -24,18 +27,6 @@ export interface BuildRequest {
 export type BuildProgress =
   | { kind: 'step'; step: number; total: number; instruction: string }
   | { kind: 'log'; line: string };
-
-/** A build that the daemon rejected: which step failed and what it printed last. */
-export class BuildFailure extends Error {
-  constructor(
-    message: string,
-    readonly step: string | undefined,
-    readonly lastLines: string[],
-  ) {
-    super(message);
-    this.name = 'BuildFailure';
-  }
-}
 
 interface BuildMessage {
   stream?: string;

@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import { buildImage, type BuildProgress, type BuildRequest } from './build.js';
+import type { BuildProgress, BuildRequest } from './build.js';
 import { dockerClient, ensureDockerReachable } from './docker.js';
 
 /**
@@ -37,6 +37,8 @@ export class DockerBuilder implements ImageBuilder {
   }
 
   async build(req: BuildRequest, onProgress: (p: BuildProgress) => void): Promise<void> {
+    // The build's modules (tar streams, .dockerignore rules) are loaded only when something is built.
+    const { buildImage } = await import('./build.js');
     await buildImage(await this.docker(), req, onProgress);
   }
 }

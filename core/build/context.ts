@@ -5,6 +5,9 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import ignoreModule from '@balena/dockerignore';
 import { pack as tarPack } from 'tar-stream';
+import { ContextChanged } from './failures.js';
+
+export { ContextChanged } from './failures.js';
 
 // The package is CommonJS with a default export function.
 const createIgnore = ignoreModule as unknown as (opts?: { ignorecase?: boolean }) => {
@@ -85,17 +88,6 @@ export async function listContext(contextDir: string, dockerfile = 'Dockerfile')
   await walk('');
   if (df.outside) out.push({ name: df.name, abs: df.abs, kind: 'file' });
   return out;
-}
-
-/**
- * The build context changed while it was being sent (a file listed for it vanished: a branch switch, a generator).
- * Not a failure of the service: the build is cancelled, and the tree as it is now is planned and built again.
- */
-export class ContextChanged extends Error {
-  constructor(readonly file: string, cause: unknown) {
-    super(`${file} changed while the build context was being sent`, { cause });
-    this.name = 'ContextChanged';
-  }
 }
 
 const VANISHED = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);

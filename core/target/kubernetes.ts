@@ -23,11 +23,8 @@ import { MANAGED_BY, MANAGED_BY_VALUE, ownerSelector, SERVICE_LABEL, VERSION_ANN
 import { renderManifests, type K8sObject } from '../deploy/render.js';
 import { readWorkload, waitForRollout, WORKLOAD_KINDS, workloadStatus } from '../deploy/rollout.js';
 import { transformObjects } from '../deploy/transform.js';
-import { followKubeLog } from '../forward/logs.js';
-import { PodTracker, type ServicePods } from '../forward/pods.js';
-import { PortForward } from '../forward/portforward.js';
-import { kubeExec } from '../sync/channel.js';
-import { connectSync } from '../sync/connect.js';
+import type { ServicePods } from '../forward/pods.js';
+import type { PortForward } from '../forward/portforward.js';
 import type { BuildSkipReason, TargetKind } from '../engine/events.js';
 import type {
   Deployable,
@@ -319,13 +316,21 @@ export class KubernetesTarget implements Target {
   }
 
   async follow(ctx: TargetContext, listener: FollowListener): Promise<Follower> {
+    // The loop's modules (pods, logs, exec, sync) are loaded when a loop follows, not by every one-pass command.
+    const [{ PodTracker }, { followKubeLog }, { kubeExec }, { connectSync }] = await Promise.all([
+      import('../forward/pods.js'),
+      import('../forward/logs.js'),
+      import('../sync/channel.js'),
+      import('../sync/connect.js'),
+    ]);
+    const loop = { followKubeLog, kubeExec, connectSync };
     const owner = ownerOf(ctx);
     const tracker = new PodTracker(
       this.kube,
       this.namespace,
       ownerSelector(owner.project, owner.developer),
       SERVICE_LABEL,
-      (pods) => listener.onChange(this.instances(pods)),
+      (pods) => listener.onChange(this.instances(pods, loop)),
       (m) => listener.onError(m),
     );
     await tracker.start();
@@ -339,7 +344,15 @@ export class KubernetesTarget implements Target {
     };
   }
 
-  private instances(byService: Map<string, ServicePods>): Map<string, ServiceInstances> {
+  private instances(
+    byService: Map<string, ServicePods>,
+    loop: {
+      followKubeLog: typeof import('../forward/logs.js').followKubeLog;
+      kubeExec: typeof import('../sync/channel.js').kubeExec;
+      connectSync: typeof import('../sync/connect.js').connectSync;
+    },
+  ): Map<string, ServiceInstances> {
+    const { followKubeLog, kubeExec, connectSync } = loop;
     const out = new Map<string, ServiceInstances>();
     for (const [service, pods] of byService) {
       out.set(service, {
@@ -360,6 +373,7 @@ export class KubernetesTarget implements Target {
   }
 
   async forward(_ctx: TargetContext, service: ServiceConfig, report: Reporter): Promise<Forwarder> {
+    const { PortForward } = await import('../forward/portforward.js');
     const list: PortForward[] = [];
     for (const p of service.ports) {
       const [local, remote] = p.split(':').map(Number) as [number, number | undefined];

@@ -4,9 +4,6 @@ import { UserError } from '../errors.js';
 import { loadKube } from '../deploy/kube.js';
 import { toLabelValue } from '../deploy/labels.js';
 import type { Target } from './target.js';
-import { DockerTarget } from './docker-target.js';
-import { KubernetesTarget } from './kubernetes.js';
-import { KindDelivery, RegistryDelivery } from './delivery.js';
 
 export interface TargetOptions {
   /** "docker" forces the local Docker target; "kubernetes" requires a kube context. */
@@ -44,17 +41,19 @@ export function developerNamespace(project: string, developer: string): string {
  * cluster when the context is `kind-<cluster>`; otherwise a remote cluster fed through the registry.
  */
 export async function selectTarget(project: ProjectConfig, developer: string, opts: TargetOptions): Promise<Target> {
-  if (opts.target === 'docker') return new DockerTarget();
+  // Each target's modules are loaded only when it is the one picked (start-up time of every command).
+  if (opts.target === 'docker') return new (await import('./docker-target.js')).DockerTarget();
   const kube = await loadKube(opts.context);
   if (!kube) {
     if (opts.target === 'kubernetes') {
       throw new UserError('no Kubernetes context is configured', { hint: 'set KUBECONFIG or pass --context; or use --target docker' });
     }
-    return new DockerTarget();
+    return new (await import('./docker-target.js')).DockerTarget();
   }
   const namespace = opts.namespace ?? project.namespace ?? developerNamespace(project.name, developer);
   if (kube.context.startsWith('kind-')) {
     const cluster = kube.context.slice('kind-'.length);
+    const [{ KubernetesTarget }, { KindDelivery }] = await Promise.all([import('./kubernetes.js'), import('./delivery.js')]);
     return new KubernetesTarget('kind', kube, namespace, new KindDelivery(cluster));
   }
   const registry = (process.env.DEVLOOP_REGISTRY ?? project.registry ?? '').replace(/\/+$/, '');
@@ -63,5 +62,6 @@ export async function selectTarget(project: ProjectConfig, developer: string, op
       hint: 'set `registry:` in devloop.yaml or DEVLOOP_REGISTRY (e.g. 127.0.0.1:5000), or use --target docker',
     });
   }
+  const [{ KubernetesTarget }, { RegistryDelivery }] = await Promise.all([import('./kubernetes.js'), import('./delivery.js')]);
   return new KubernetesTarget('remote', kube, namespace, new RegistryDelivery(registry));
 }

@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BuildFailure, type BuildProgress, type BuildRequest } from '../build/build.js';
-import { ContextChanged } from '../build/context.js';
+import type { BuildProgress, BuildRequest } from '../build/build.js';
+import { BuildFailure, ContextChanged } from '../build/failures.js';
 import type { ImageBuilder } from '../build/builder.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { LogFollow } from '../forward/logs.js';
