@@ -72,8 +72,11 @@ const SWEPT_KINDS: [string, string][] = [
   ['networking.k8s.io/v1', 'Ingress'],
 ];
 
-/** Objects that Kubernetes itself puts into every namespace; they do not make a namespace "in use". */
-const NAMESPACE_DEFAULTS = new Set(['ConfigMap/kube-root-ca.crt', 'ServiceAccount/default']);
+/**
+ * Objects the cluster itself puts into every namespace (Kubernetes; istiod its root certificate); they do not make a
+ * namespace "in use".
+ */
+const NAMESPACE_DEFAULTS = new Set(['ConfigMap/kube-root-ca.crt', 'ServiceAccount/default', 'ConfigMap/istio-ca-root-cert']);
 
 /**
  * A namespace of a Kubernetes cluster: manifests rendered, transformed and server-side applied, each service's
