@@ -73,10 +73,10 @@ const SWEPT_KINDS: [string, string][] = [
 ];
 
 /**
- * Objects the cluster itself puts into every namespace (Kubernetes; istiod its root certificate); they do not make a
- * namespace "in use".
+ * Objects the cluster itself puts into every namespace (Kubernetes; in a mesh, istiod's root certificate and
+ * revocation list); they do not make a namespace "in use".
  */
-const NAMESPACE_DEFAULTS = new Set(['ConfigMap/kube-root-ca.crt', 'ServiceAccount/default', 'ConfigMap/istio-ca-root-cert']);
+const NAMESPACE_DEFAULTS = new Set(['ConfigMap/kube-root-ca.crt', 'ServiceAccount/default', 'ConfigMap/istio-ca-root-cert', 'ConfigMap/istio-ca-crl']);
 
 /**
  * A namespace of a Kubernetes cluster: manifests rendered, transformed and server-side applied, each service's
