@@ -3,18 +3,13 @@ import { isNamespaced } from './transform.js';
 import type { K8sObject } from './render.js';
 import { isNotFound, kubeCallFailed, type Kube } from './kube.js';
 import {
-  DEVELOPER_LABEL,
   FIELD_MANAGER,
   INVENTORY_ANNOTATION,
-  MANAGED_BY,
-  MANAGED_BY_VALUE,
   MANIFEST_HASH_ANNOTATION,
   ownerLabels,
   ownerSelector,
   type Owner,
-  PROJECT_LABEL,
   SERVICE_LABEL,
-  toLabelValue,
   VERSION_ANNOTATION,
 } from './labels.js';
 

@@ -8,7 +8,7 @@ import { DockerBuilder, type ImageBuilder } from '../build/builder.js';
 import { runInDependencyOrder } from '../build/schedule.js';
 import { repositoryOf } from '../build/registry.js';
 import { MANAGED_BY, MANAGED_BY_VALUE, SERVICE_LABEL, VERSION_ANNOTATION } from '../deploy/labels.js';
-import type { Deployable, Deployed, Reporter, Target, TargetContext } from '../target/target.js';
+import type { Deployable, Reporter, Target, TargetContext } from '../target/target.js';
 import type { EngineBus } from './state.js';
 import type { PlannedService } from './events.js';
 

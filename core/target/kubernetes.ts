@@ -58,7 +58,7 @@ interface Rendered {
 }
 
 /** Kinds swept by label as well as by record, so objects whose record was lost are still found and removed. */
-const SWEPT_KINDS: [string, string][] = [
+export const SWEPT_KINDS: ReadonlyArray<readonly [string, string]> = [
   ['apps/v1', 'Deployment'],
   ['apps/v1', 'StatefulSet'],
   ['apps/v1', 'DaemonSet'],

@@ -2,28 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { devloopEnv, repoRoot } from '../support/env.js';
+import { devloopEnv, repoRoot, waitFor } from '../support/env.js';
 import { kube } from '../support/kube.js';
 import { lockDir } from '../../core/engine/lock.js';
-
-/** Kinds devloop may create in a namespace (what `down` sweeps), to compare with what it recorded. */
-const KINDS: [string, string][] = [
-  ['apps/v1', 'Deployment'],
-  ['apps/v1', 'StatefulSet'],
-  ['apps/v1', 'DaemonSet'],
-  ['batch/v1', 'Job'],
-  ['batch/v1', 'CronJob'],
-  ['v1', 'Service'],
-  ['v1', 'ConfigMap'],
-  ['v1', 'Secret'],
-  ['v1', 'ServiceAccount'],
-  ['v1', 'PersistentVolumeClaim'],
-];
+import { SWEPT_KINDS } from '../../core/target/kubernetes.js';
 
 /** Every object in `namespace` that carries devloop's ownership labels for `developer`, as "Kind/name". */
 export async function labelledObjects(namespace: string, developer: string): Promise<string[]> {
   const out: string[] = [];
-  for (const [apiVersion, kind] of KINDS) {
+  for (const [apiVersion, kind] of SWEPT_KINDS) {
     const list = await kube()
       .objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, `app.kubernetes.io/managed-by=devloop,devloop.dev/developer=${developer}`)
       .catch(() => ({ items: [] }));
@@ -93,4 +80,16 @@ export function seeded(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** The name of a Ready pod of the sync fixture's web service in `namespace` (waits for one). */
+export function readyWebPod(namespace: string, timeoutMs = 120_000): Promise<string> {
+  return waitFor(
+    `a Ready web pod in ${namespace}`,
+    async () => {
+      const pods = (await kube().core.listNamespacedPod({ namespace, labelSelector: 'app=web' }).catch(() => ({ items: [] }))).items;
+      return pods.find((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))?.metadata?.name;
+    },
+    { timeoutMs },
+  );
 }

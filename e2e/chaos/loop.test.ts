@@ -2,9 +2,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName, waitFor } from '../support/env.js';
-import { deleteNamespace, execInPod, kube } from '../support/kube.js';
+import { deleteNamespace, execInPod } from '../support/kube.js';
 import { buildCli } from '../up/harness.js';
 import { freePort, LoopProcess, syncFixtureRepo } from '../sync/session.js';
+import { readyWebPod } from './harness.js';
 
 // One running `devloop up` put through what broke it before: a sync stream that breaks under a large batch, and a
 // storm of branch switches during a rebuild. It must keep running, carry every change, and never claim a sync it
@@ -15,11 +16,7 @@ describe('a running devloop up under stress', () => {
   let repo: Awaited<ReturnType<typeof syncFixtureRepo>>;
   let loop: LoopProcess | undefined;
 
-  const readyPod = () =>
-    waitFor(`a Ready web pod in ${namespace}`, async () => {
-      const pods = (await kube().core.listNamespacedPod({ namespace, labelSelector: 'app=web' })).items;
-      return pods.find((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))?.metadata?.name;
-    }, { timeoutMs: 120_000 });
+  const readyPod = () => readyWebPod(namespace);
   const inPod = async (script: string) => (await execInPod(namespace, await readyPod(), 'web', ['sh', '-c', script])).stdout;
   const eventually = (what: string, script: string, want: string, timeoutMs = 60_000) =>
     waitFor(what, async () => ((await inPod(script).catch(() => '')) === want ? true : undefined), { timeoutMs, intervalMs: 200 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName, waitFor } from '../support/env.js';
 import { deleteNamespace, execInPod, kube } from '../support/kube.js';
 import { buildCli } from '../up/harness.js';
+import { readyWebPod } from './harness.js';
 import { freePort, LoopProcess, syncFixtureRepo } from '../sync/session.js';
 
 // The developer's namespace deleted under a running `devloop up`: devloop notices, says so, deploys everything again
@@ -14,11 +15,7 @@ describe('a namespace deleted under a running devloop up', () => {
   let repo: Awaited<ReturnType<typeof syncFixtureRepo>>;
   let loop: LoopProcess | undefined;
 
-  const readyPod = () =>
-    waitFor(`a Ready web pod in ${namespace}`, async () => {
-      const pods = (await kube().core.listNamespacedPod({ namespace, labelSelector: 'app=web' }).catch(() => ({ items: [] }))).items;
-      return pods.find((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))?.metadata?.name;
-    }, { timeoutMs: 120_000 });
+  const readyPod = () => readyWebPod(namespace);
   const inPod = async (script: string) => (await execInPod(namespace, await readyPod(), 'web', ['sh', '-c', script])).stdout;
 
   beforeAll(async () => {
