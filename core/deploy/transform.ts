@@ -2,14 +2,8 @@ import { createHash } from 'node:crypto';
 import { repositoryOf } from '../build/registry.js';
 import type { K8sObject } from './render.js';
 import {
-  DEVELOPER_LABEL,
-  MANAGED_BY,
-  MANAGED_BY_VALUE,
   MANIFEST_HASH_ANNOTATION,
   ownerLabels,
-  PROJECT_LABEL,
-  SERVICE_LABEL,
-  toLabelValue,
   VERSION_ANNOTATION,
 } from './labels.js';
 
