@@ -116,6 +116,8 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
       return [`${paint(opts.color, serviceColor(e.service))(`${e.service} |`)} ${e.line}`];
     case 'loop.stopped':
       return [e.cleanup ? 'stopped; removing what was deployed' : 'stopped; the deployment keeps running'];
+    case 'images.pruned':
+      return [dim(`${svc(e.service)} removed ${e.images.length} image${e.images.length === 1 ? '' : 's'} from ${e.where}${opts.verbose ? `: ${e.images.join(', ')}` : ''}`)];
     case 'environment.lost':
       return [red(`${e.what}${e.redeploying ? '; deploying everything again' : ''}`)];
     case 'internal.error':

@@ -126,3 +126,29 @@ export async function kindLoad(
   }
   return { loaded, skipped };
 }
+
+/** A content-version tag (what devloop tags its images with): 16 lowercase hex digits. */
+const CONTENT_TAG = /^[0-9a-f]{16}$/;
+
+/**
+ * Removes, from every node of a kind cluster, the images of `repository` that devloop loaded (content-version tags)
+ * but those in `keep`. Images of other repositories, and other tags, are never touched. Returns the names removed.
+ */
+export async function kindPrune(docker: Dockerode, cluster: string, repository: string, keep: string[]): Promise<string[]> {
+  const prefix = containerdName(`${repository}:`);
+  const keepNames = new Set(keep.map(containerdName));
+  const removed: string[] = [];
+  for (const node of await kindNodes(docker, cluster)) {
+    const listed = await execIn(docker, node.Id, ['ctr', '--namespace=k8s.io', 'images', 'ls', '-q']);
+    if (listed.exitCode !== 0) throw new ExternalError(`ctr images ls on kind node ${node.Names[0] ?? node.Id} failed: ${listed.stderr.trim()}`);
+    const stale = listed.stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((n) => n.startsWith(prefix) && CONTENT_TAG.test(n.slice(prefix.length)) && !keepNames.has(n));
+    if (stale.length === 0) continue;
+    const r = await execIn(docker, node.Id, ['ctr', '--namespace=k8s.io', 'images', 'rm', ...stale]);
+    if (r.exitCode !== 0) throw new ExternalError(`ctr images rm on kind node ${node.Names[0] ?? node.Id} failed: ${r.stderr.trim()}`);
+    removed.push(...stale);
+  }
+  return [...new Set(removed)];
+}

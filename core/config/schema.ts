@@ -135,6 +135,13 @@ export const devloopSchema = {
     },
     developer: { ...dnsLabel, description: 'Developer name for per-developer namespaces. DEVLOOP_DEVELOPER overrides it.' },
     namespace: { ...dnsLabel, description: 'Kubernetes namespace. Default: <name>-<developer>.' },
+    keepImages: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      description: 'Images devloop built to keep per service (the newest), locally and on kind nodes; older ones are removed after a deploy. Default: 3.',
+      'x-expected': 'a whole number from 1 to 1000',
+    },
     services: { type: 'array', description: 'The services of this project.', items: service },
   },
 } as const;

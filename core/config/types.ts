@@ -46,5 +46,7 @@ export interface ProjectConfig {
   developer?: string;
   /** Namespace override (default `<name>-<developer>`). */
   namespace?: string;
+  /** Images devloop built to keep per service; older ones are pruned after a deploy. Default 3. */
+  keepImages?: number;
   services: ServiceConfig[];
 }

@@ -214,6 +214,7 @@ export async function semanticProblems(data: unknown, root: string): Promise<{ p
   if (registry) project.registry = registry;
   if (developer) project.developer = developer;
   if (typeof data.namespace === 'string') project.namespace = data.namespace;
+  if (typeof data.keepImages === 'number') project.keepImages = data.keepImages;
   return { problems, project };
 }
 

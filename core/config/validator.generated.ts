@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"devloop.schema.json","title":"devloop.yaml","description":"devloop project configuration.","type":"object","additionalProperties":false,"required":["version","services"],"patternProperties":{"^x-":{"description":"Ignored by devloop; useful for YAML anchors."}},"properties":{"version":{"const":1,"description":"Configuration format version. Always 1.","x-expected":"1"},"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Project name (DNS-1123 label). Default: the directory name of devloop.yaml."},"registry":{"type":"string","description":"Registry prefix for pushed images, e.g. 127.0.0.1:5000. DEVLOOP_REGISTRY overrides it.","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$","x-expected":"a registry host with optional port and path, e.g. \"127.0.0.1:5000\" (no scheme)"},"developer":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Developer name for per-developer namespaces. DEVLOOP_DEVELOPER overrides it."},"namespace":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Kubernetes namespace. Default: <name>-<developer>."},"services":{"type":"array","description":"The services of this project.","items":{"type":"object","description":"One buildable service: a Docker build context plus how to deploy and develop it.","additionalProperties":false,"required":["name","path"],"properties":{"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Unique service name (DNS-1123 label)."},"path":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Build context, relative to the repository root."},"dockerfile":{"type":"string","minLength":1,"description":"Dockerfile, relative to `path`. Default: Dockerfile."},"dependsOn":{"type":"array","description":"Repository paths, or names of other services, whose changes also rebuild this service. A service named here is built first. Dependencies found in go.mod and package.json are added automatically.","items":{"type":"string","minLength":1},"uniqueItems":true},"image":{"type":"string","description":"Image repository name without registry, e.g. shop/orders. Default: <project name>/<service name>.","pattern":"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$","x-expected":"a Docker repository name such as \"shop/orders\" (lowercase, no registry and no tag)"},"manifests":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Kubernetes manifests: a directory with kustomization.yaml (or Chart.yaml), a directory of YAML files, or one file."},"buildArgs":{"type":"object","description":"Docker build args. They are part of the content version (tag).","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]*$","x-expected":"a build arg name (letters, digits and \"_\", not starting with a digit)"},"additionalProperties":{"type":["string","number","boolean"]}},"target":{"type":"string","description":"Build target stage of a multi-stage Dockerfile.","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","x-expected":"a build stage name"},"ports":{"type":"array","description":"Port-forwards as \"local:remote\" (or a single number for the same port on both sides).","items":{"type":["string","integer"],"pattern":"^[0-9]{1,5}:[0-9]{1,5}$","minimum":1,"maximum":65535,"x-expected":"\"local:remote\" with ports between 1 and 65535, e.g. \"8080:80\""}},"sync":{"type":"array","description":"Files copied into the running container instead of rebuilding. A change rebuilds unless every changed file matches a rule.","items":{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"string","minLength":1,"pattern":"^(?!/)(?!\\.\\./)(?!\\.\\.$)","description":"Glob relative to the service path, e.g. \"src/**/*.js\".","x-expected":"a glob relative to the service path (not absolute, not starting with \"..\")"},"to":{"type":"string","pattern":"^/","description":"Absolute directory in the container.","x-expected":"an absolute directory in the container, e.g. /app"},"then":{"type":["array","string"],"description":"Command run in the container after each synced batch: an argv array, or a string run by sh -c.","items":{"type":"string"},"minItems":1,"minLength":1}}}}}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"devloop.schema.json","title":"devloop.yaml","description":"devloop project configuration.","type":"object","additionalProperties":false,"required":["version","services"],"patternProperties":{"^x-":{"description":"Ignored by devloop; useful for YAML anchors."}},"properties":{"version":{"const":1,"description":"Configuration format version. Always 1.","x-expected":"1"},"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Project name (DNS-1123 label). Default: the directory name of devloop.yaml."},"registry":{"type":"string","description":"Registry prefix for pushed images, e.g. 127.0.0.1:5000. DEVLOOP_REGISTRY overrides it.","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$","x-expected":"a registry host with optional port and path, e.g. \"127.0.0.1:5000\" (no scheme)"},"developer":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Developer name for per-developer namespaces. DEVLOOP_DEVELOPER overrides it."},"namespace":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Kubernetes namespace. Default: <name>-<developer>."},"keepImages":{"type":"integer","minimum":1,"maximum":1000,"description":"Images devloop built to keep per service (the newest), locally and on kind nodes; older ones are removed after a deploy. Default: 3.","x-expected":"a whole number from 1 to 1000"},"services":{"type":"array","description":"The services of this project.","items":{"type":"object","description":"One buildable service: a Docker build context plus how to deploy and develop it.","additionalProperties":false,"required":["name","path"],"properties":{"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Unique service name (DNS-1123 label)."},"path":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Build context, relative to the repository root."},"dockerfile":{"type":"string","minLength":1,"description":"Dockerfile, relative to `path`. Default: Dockerfile."},"dependsOn":{"type":"array","description":"Repository paths, or names of other services, whose changes also rebuild this service. A service named here is built first. Dependencies found in go.mod and package.json are added automatically.","items":{"type":"string","minLength":1},"uniqueItems":true},"image":{"type":"string","description":"Image repository name without registry, e.g. shop/orders. Default: <project name>/<service name>.","pattern":"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$","x-expected":"a Docker repository name such as \"shop/orders\" (lowercase, no registry and no tag)"},"manifests":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Kubernetes manifests: a directory with kustomization.yaml (or Chart.yaml), a directory of YAML files, or one file."},"buildArgs":{"type":"object","description":"Docker build args. They are part of the content version (tag).","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]*$","x-expected":"a build arg name (letters, digits and \"_\", not starting with a digit)"},"additionalProperties":{"type":["string","number","boolean"]}},"target":{"type":"string","description":"Build target stage of a multi-stage Dockerfile.","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","x-expected":"a build stage name"},"ports":{"type":"array","description":"Port-forwards as \"local:remote\" (or a single number for the same port on both sides).","items":{"type":["string","integer"],"pattern":"^[0-9]{1,5}:[0-9]{1,5}$","minimum":1,"maximum":65535,"x-expected":"\"local:remote\" with ports between 1 and 65535, e.g. \"8080:80\""}},"sync":{"type":"array","description":"Files copied into the running container instead of rebuilding. A change rebuilds unless every changed file matches a rule.","items":{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"string","minLength":1,"pattern":"^(?!/)(?!\\.\\./)(?!\\.\\.$)","description":"Glob relative to the service path, e.g. \"src/**/*.js\".","x-expected":"a glob relative to the service path (not absolute, not starting with \"..\")"},"to":{"type":"string","pattern":"^/","description":"Absolute directory in the container.","x-expected":"an absolute directory in the container, e.g. /app"},"then":{"type":["array","string"],"description":"Command run in the container after each synced batch: an argv array, or a string run by sh -c.","items":{"type":"string"},"minItems":1,"minLength":1}}}}}}}}};
 const pattern0 = new RegExp("^x-", "u");
 const pattern1 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "u");
 const pattern2 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
@@ -43,7 +43,7 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "version") || (key0 === "name")) || (key0 === "registry")) || (key0 === "developer")) || (key0 === "namespace")) || (key0 === "services")) || (pattern0.test(key0)))){
+if(!((((((((key0 === "version") || (key0 === "name")) || (key0 === "registry")) || (key0 === "developer")) || (key0 === "namespace")) || (key0 === "keepImages")) || (key0 === "services")) || (pattern0.test(key0)))){
 const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema11,data};
 if(vErrors === null){
 vErrors = [err2];
@@ -197,15 +197,10 @@ vErrors.push(err14);
 errors++;
 }
 }
-if(data.services !== undefined){
-let data5 = data.services;
-if(Array.isArray(data5)){
-const len0 = data5.length;
-for(let i0=0; i0<len0; i0++){
-let data6 = data5[i0];
-if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
-if(data6.name === undefined){
-const err15 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema11.properties.services.items.required,parentSchema:schema11.properties.services.items,data:data6};
+if(data.keepImages !== undefined){
+let data5 = data.keepImages;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err15 = {instancePath:instancePath+"/keepImages",schemaPath:"#/properties/keepImages/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema11.properties.keepImages.type,parentSchema:schema11.properties.keepImages,data:data5};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -214,8 +209,9 @@ vErrors.push(err15);
 }
 errors++;
 }
-if(data6.path === undefined){
-const err16 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema11.properties.services.items.required,parentSchema:schema11.properties.services.items,data:data6};
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 > 1000 || isNaN(data5)){
+const err16 = {instancePath:instancePath+"/keepImages",schemaPath:"#/properties/keepImages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema11.properties.keepImages,data:data5};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -224,9 +220,8 @@ vErrors.push(err16);
 }
 errors++;
 }
-for(const key1 in data6){
-if(!(func5.call(schema11.properties.services.items.properties, key1))){
-const err17 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.services.items,data:data6};
+if(data5 < 1 || isNaN(data5)){
+const err17 = {instancePath:instancePath+"/keepImages",schemaPath:"#/properties/keepImages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.keepImages,data:data5};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -236,11 +231,16 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data6.name !== undefined){
-let data7 = data6.name;
-if(typeof data7 === "string"){
-if(func2(data7) > 63){
-const err18 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.services.items.properties.name,data:data7};
+}
+if(data.services !== undefined){
+let data6 = data.services;
+if(Array.isArray(data6)){
+const len0 = data6.length;
+for(let i0=0; i0<len0; i0++){
+let data7 = data6[i0];
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+if(data7.name === undefined){
+const err18 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema11.properties.services.items.required,parentSchema:schema11.properties.services.items,data:data7};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -249,8 +249,8 @@ vErrors.push(err18);
 }
 errors++;
 }
-if(!pattern1.test(data7)){
-const err19 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.services.items.properties.name,data:data7};
+if(data7.path === undefined){
+const err19 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema11.properties.services.items.required,parentSchema:schema11.properties.services.items,data:data7};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -259,9 +259,9 @@ vErrors.push(err19);
 }
 errors++;
 }
-}
-else {
-const err20 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.name.type,parentSchema:schema11.properties.services.items.properties.name,data:data7};
+for(const key1 in data7){
+if(!(func5.call(schema11.properties.services.items.properties, key1))){
+const err20 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.services.items,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -271,11 +271,11 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data6.path !== undefined){
-let data8 = data6.path;
+if(data7.name !== undefined){
+let data8 = data7.name;
 if(typeof data8 === "string"){
-if(func2(data8) < 1){
-const err21 = {instancePath:instancePath+"/services/" + i0+"/path",schemaPath:"#/properties/services/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.path,data:data8};
+if(func2(data8) > 63){
+const err21 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.services.items.properties.name,data:data8};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -284,9 +284,8 @@ vErrors.push(err21);
 }
 errors++;
 }
-}
-else {
-const err22 = {instancePath:instancePath+"/services/" + i0+"/path",schemaPath:"#/properties/services/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.path.type,parentSchema:schema11.properties.services.items.properties.path,data:data8};
+if(!pattern1.test(data8)){
+const err22 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.services.items.properties.name,data:data8};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -296,11 +295,8 @@ vErrors.push(err22);
 errors++;
 }
 }
-if(data6.dockerfile !== undefined){
-let data9 = data6.dockerfile;
-if(typeof data9 === "string"){
-if(func2(data9) < 1){
-const err23 = {instancePath:instancePath+"/services/" + i0+"/dockerfile",schemaPath:"#/properties/services/items/properties/dockerfile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.dockerfile,data:data9};
+else {
+const err23 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.name.type,parentSchema:schema11.properties.services.items.properties.name,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -310,8 +306,11 @@ vErrors.push(err23);
 errors++;
 }
 }
-else {
-const err24 = {instancePath:instancePath+"/services/" + i0+"/dockerfile",schemaPath:"#/properties/services/items/properties/dockerfile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.dockerfile.type,parentSchema:schema11.properties.services.items.properties.dockerfile,data:data9};
+if(data7.path !== undefined){
+let data9 = data7.path;
+if(typeof data9 === "string"){
+if(func2(data9) < 1){
+const err24 = {instancePath:instancePath+"/services/" + i0+"/path",schemaPath:"#/properties/services/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.path,data:data9};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -321,15 +320,8 @@ vErrors.push(err24);
 errors++;
 }
 }
-if(data6.dependsOn !== undefined){
-let data10 = data6.dependsOn;
-if(Array.isArray(data10)){
-const len1 = data10.length;
-for(let i1=0; i1<len1; i1++){
-let data11 = data10[i1];
-if(typeof data11 === "string"){
-if(func2(data11) < 1){
-const err25 = {instancePath:instancePath+"/services/" + i0+"/dependsOn/" + i1,schemaPath:"#/properties/services/items/properties/dependsOn/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.dependsOn.items,data:data11};
+else {
+const err25 = {instancePath:instancePath+"/services/" + i0+"/path",schemaPath:"#/properties/services/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.path.type,parentSchema:schema11.properties.services.items.properties.path,data:data9};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -339,8 +331,11 @@ vErrors.push(err25);
 errors++;
 }
 }
-else {
-const err26 = {instancePath:instancePath+"/services/" + i0+"/dependsOn/" + i1,schemaPath:"#/properties/services/items/properties/dependsOn/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.dependsOn.items.type,parentSchema:schema11.properties.services.items.properties.dependsOn.items,data:data11};
+if(data7.dockerfile !== undefined){
+let data10 = data7.dockerfile;
+if(typeof data10 === "string"){
+if(func2(data10) < 1){
+const err26 = {instancePath:instancePath+"/services/" + i0+"/dockerfile",schemaPath:"#/properties/services/items/properties/dockerfile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.dockerfile,data:data10};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -350,18 +345,8 @@ vErrors.push(err26);
 errors++;
 }
 }
-let i2 = data10.length;
-let j0;
-if(i2 > 1){
-const indices0 = {};
-for(;i2--;){
-let item0 = data10[i2];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err27 = {instancePath:instancePath+"/services/" + i0+"/dependsOn",schemaPath:"#/properties/services/items/properties/dependsOn/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)",schema:true,parentSchema:schema11.properties.services.items.properties.dependsOn,data:data10};
+else {
+const err27 = {instancePath:instancePath+"/services/" + i0+"/dockerfile",schemaPath:"#/properties/services/items/properties/dockerfile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.dockerfile.type,parentSchema:schema11.properties.services.items.properties.dockerfile,data:data10};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -369,14 +354,17 @@ else {
 vErrors.push(err27);
 }
 errors++;
-break;
-}
-indices0[item0] = i2;
 }
 }
-}
-else {
-const err28 = {instancePath:instancePath+"/services/" + i0+"/dependsOn",schemaPath:"#/properties/services/items/properties/dependsOn/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.dependsOn.type,parentSchema:schema11.properties.services.items.properties.dependsOn,data:data10};
+if(data7.dependsOn !== undefined){
+let data11 = data7.dependsOn;
+if(Array.isArray(data11)){
+const len1 = data11.length;
+for(let i1=0; i1<len1; i1++){
+let data12 = data11[i1];
+if(typeof data12 === "string"){
+if(func2(data12) < 1){
+const err28 = {instancePath:instancePath+"/services/" + i0+"/dependsOn/" + i1,schemaPath:"#/properties/services/items/properties/dependsOn/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.dependsOn.items,data:data12};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -386,11 +374,8 @@ vErrors.push(err28);
 errors++;
 }
 }
-if(data6.image !== undefined){
-let data12 = data6.image;
-if(typeof data12 === "string"){
-if(!pattern6.test(data12)){
-const err29 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},message:"must match pattern \""+"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"+"\"",schema:"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$",parentSchema:schema11.properties.services.items.properties.image,data:data12};
+else {
+const err29 = {instancePath:instancePath+"/services/" + i0+"/dependsOn/" + i1,schemaPath:"#/properties/services/items/properties/dependsOn/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.dependsOn.items.type,parentSchema:schema11.properties.services.items.properties.dependsOn.items,data:data12};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -400,8 +385,18 @@ vErrors.push(err29);
 errors++;
 }
 }
-else {
-const err30 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.image.type,parentSchema:schema11.properties.services.items.properties.image,data:data12};
+let i2 = data11.length;
+let j0;
+if(i2 > 1){
+const indices0 = {};
+for(;i2--;){
+let item0 = data11[i2];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err30 = {instancePath:instancePath+"/services/" + i0+"/dependsOn",schemaPath:"#/properties/services/items/properties/dependsOn/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)",schema:true,parentSchema:schema11.properties.services.items.properties.dependsOn,data:data11};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -409,13 +404,14 @@ else {
 vErrors.push(err30);
 }
 errors++;
+break;
+}
+indices0[item0] = i2;
 }
 }
-if(data6.manifests !== undefined){
-let data13 = data6.manifests;
-if(typeof data13 === "string"){
-if(func2(data13) < 1){
-const err31 = {instancePath:instancePath+"/services/" + i0+"/manifests",schemaPath:"#/properties/services/items/properties/manifests/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.manifests,data:data13};
+}
+else {
+const err31 = {instancePath:instancePath+"/services/" + i0+"/dependsOn",schemaPath:"#/properties/services/items/properties/dependsOn/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.dependsOn.type,parentSchema:schema11.properties.services.items.properties.dependsOn,data:data11};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -425,8 +421,11 @@ vErrors.push(err31);
 errors++;
 }
 }
-else {
-const err32 = {instancePath:instancePath+"/services/" + i0+"/manifests",schemaPath:"#/properties/services/items/properties/manifests/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.manifests.type,parentSchema:schema11.properties.services.items.properties.manifests,data:data13};
+if(data7.image !== undefined){
+let data13 = data7.image;
+if(typeof data13 === "string"){
+if(!pattern6.test(data13)){
+const err32 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},message:"must match pattern \""+"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"+"\"",schema:"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$",parentSchema:schema11.properties.services.items.properties.image,data:data13};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -436,14 +435,8 @@ vErrors.push(err32);
 errors++;
 }
 }
-if(data6.buildArgs !== undefined){
-let data14 = data6.buildArgs;
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-for(const key2 in data14){
-const _errs41 = errors;
-if(typeof key2 === "string"){
-if(!pattern7.test(key2)){
-const err33 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema11.properties.services.items.properties.buildArgs.propertyNames,data:key2,propertyName:key2};
+else {
+const err33 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.image.type,parentSchema:schema11.properties.services.items.properties.image,data:data13};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -453,9 +446,11 @@ vErrors.push(err33);
 errors++;
 }
 }
-var valid7 = _errs41 === errors;
-if(!valid7){
-const err34 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema11.properties.services.items.properties.buildArgs.propertyNames,parentSchema:schema11.properties.services.items.properties.buildArgs,data:data14};
+if(data7.manifests !== undefined){
+let data14 = data7.manifests;
+if(typeof data14 === "string"){
+if(func2(data14) < 1){
+const err34 = {instancePath:instancePath+"/services/" + i0+"/manifests",schemaPath:"#/properties/services/items/properties/manifests/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.manifests,data:data14};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -465,10 +460,8 @@ vErrors.push(err34);
 errors++;
 }
 }
-for(const key3 in data14){
-let data15 = data14[key3];
-if(((typeof data15 !== "string") && (!((typeof data15 == "number") && (isFinite(data15))))) && (typeof data15 !== "boolean")){
-const err35 = {instancePath:instancePath+"/services/" + i0+"/buildArgs/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/services/items/properties/buildArgs/additionalProperties/type",keyword:"type",params:{type: schema11.properties.services.items.properties.buildArgs.additionalProperties.type},message:"must be string,number,boolean",schema:schema11.properties.services.items.properties.buildArgs.additionalProperties.type,parentSchema:schema11.properties.services.items.properties.buildArgs.additionalProperties,data:data15};
+else {
+const err35 = {instancePath:instancePath+"/services/" + i0+"/manifests",schemaPath:"#/properties/services/items/properties/manifests/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.manifests.type,parentSchema:schema11.properties.services.items.properties.manifests,data:data14};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -478,9 +471,14 @@ vErrors.push(err35);
 errors++;
 }
 }
-}
-else {
-const err36 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.properties.buildArgs.type,parentSchema:schema11.properties.services.items.properties.buildArgs,data:data14};
+if(data7.buildArgs !== undefined){
+let data15 = data7.buildArgs;
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+for(const key2 in data15){
+const _errs44 = errors;
+if(typeof key2 === "string"){
+if(!pattern7.test(key2)){
+const err36 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema11.properties.services.items.properties.buildArgs.propertyNames,data:key2,propertyName:key2};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -490,11 +488,9 @@ vErrors.push(err36);
 errors++;
 }
 }
-if(data6.target !== undefined){
-let data16 = data6.target;
-if(typeof data16 === "string"){
-if(!pattern8.test(data16)){
-const err37 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema11.properties.services.items.properties.target,data:data16};
+var valid7 = _errs44 === errors;
+if(!valid7){
+const err37 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema11.properties.services.items.properties.buildArgs.propertyNames,parentSchema:schema11.properties.services.items.properties.buildArgs,data:data15};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -504,8 +500,10 @@ vErrors.push(err37);
 errors++;
 }
 }
-else {
-const err38 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.target.type,parentSchema:schema11.properties.services.items.properties.target,data:data16};
+for(const key3 in data15){
+let data16 = data15[key3];
+if(((typeof data16 !== "string") && (!((typeof data16 == "number") && (isFinite(data16))))) && (typeof data16 !== "boolean")){
+const err38 = {instancePath:instancePath+"/services/" + i0+"/buildArgs/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/services/items/properties/buildArgs/additionalProperties/type",keyword:"type",params:{type: schema11.properties.services.items.properties.buildArgs.additionalProperties.type},message:"must be string,number,boolean",schema:schema11.properties.services.items.properties.buildArgs.additionalProperties.type,parentSchema:schema11.properties.services.items.properties.buildArgs.additionalProperties,data:data16};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -515,14 +513,9 @@ vErrors.push(err38);
 errors++;
 }
 }
-if(data6.ports !== undefined){
-let data17 = data6.ports;
-if(Array.isArray(data17)){
-const len2 = data17.length;
-for(let i3=0; i3<len2; i3++){
-let data18 = data17[i3];
-if((typeof data18 !== "string") && (!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18))))){
-const err39 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/type",keyword:"type",params:{type: schema11.properties.services.items.properties.ports.items.type},message:"must be string,integer",schema:schema11.properties.services.items.properties.ports.items.type,parentSchema:schema11.properties.services.items.properties.ports.items,data:data18};
+}
+else {
+const err39 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.properties.buildArgs.type,parentSchema:schema11.properties.services.items.properties.buildArgs,data:data15};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -531,9 +524,12 @@ vErrors.push(err39);
 }
 errors++;
 }
-if((typeof data18 == "number") && (isFinite(data18))){
-if(data18 > 65535 || isNaN(data18)){
-const err40 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.services.items.properties.ports.items,data:data18};
+}
+if(data7.target !== undefined){
+let data17 = data7.target;
+if(typeof data17 === "string"){
+if(!pattern8.test(data17)){
+const err40 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema11.properties.services.items.properties.target,data:data17};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -542,8 +538,9 @@ vErrors.push(err40);
 }
 errors++;
 }
-if(data18 < 1 || isNaN(data18)){
-const err41 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.services.items.properties.ports.items,data:data18};
+}
+else {
+const err41 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.target.type,parentSchema:schema11.properties.services.items.properties.target,data:data17};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -553,9 +550,14 @@ vErrors.push(err41);
 errors++;
 }
 }
-if(typeof data18 === "string"){
-if(!pattern9.test(data18)){
-const err42 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}:[0-9]{1,5}$"},message:"must match pattern \""+"^[0-9]{1,5}:[0-9]{1,5}$"+"\"",schema:"^[0-9]{1,5}:[0-9]{1,5}$",parentSchema:schema11.properties.services.items.properties.ports.items,data:data18};
+if(data7.ports !== undefined){
+let data18 = data7.ports;
+if(Array.isArray(data18)){
+const len2 = data18.length;
+for(let i3=0; i3<len2; i3++){
+let data19 = data18[i3];
+if((typeof data19 !== "string") && (!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19))))){
+const err42 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/type",keyword:"type",params:{type: schema11.properties.services.items.properties.ports.items.type},message:"must be string,integer",schema:schema11.properties.services.items.properties.ports.items.type,parentSchema:schema11.properties.services.items.properties.ports.items,data:data19};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -564,11 +566,9 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err43 = {instancePath:instancePath+"/services/" + i0+"/ports",schemaPath:"#/properties/services/items/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.ports.type,parentSchema:schema11.properties.services.items.properties.ports,data:data17};
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 > 65535 || isNaN(data19)){
+const err43 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.services.items.properties.ports.items,data:data19};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -577,16 +577,8 @@ vErrors.push(err43);
 }
 errors++;
 }
-}
-if(data6.sync !== undefined){
-let data19 = data6.sync;
-if(Array.isArray(data19)){
-const len3 = data19.length;
-for(let i4=0; i4<len3; i4++){
-let data20 = data19[i4];
-if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
-if(data20.from === undefined){
-const err44 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/required",keyword:"required",params:{missingProperty: "from"},message:"must have required property '"+"from"+"'",schema:schema11.properties.services.items.properties.sync.items.required,parentSchema:schema11.properties.services.items.properties.sync.items,data:data20};
+if(data19 < 1 || isNaN(data19)){
+const err44 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.services.items.properties.ports.items,data:data19};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -595,8 +587,10 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data20.to === undefined){
-const err45 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema11.properties.services.items.properties.sync.items.required,parentSchema:schema11.properties.services.items.properties.sync.items,data:data20};
+}
+if(typeof data19 === "string"){
+if(!pattern9.test(data19)){
+const err45 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}:[0-9]{1,5}$"},message:"must match pattern \""+"^[0-9]{1,5}:[0-9]{1,5}$"+"\"",schema:"^[0-9]{1,5}:[0-9]{1,5}$",parentSchema:schema11.properties.services.items.properties.ports.items,data:data19};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -605,9 +599,11 @@ vErrors.push(err45);
 }
 errors++;
 }
-for(const key4 in data20){
-if(!(((key4 === "from") || (key4 === "to")) || (key4 === "then"))){
-const err46 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.services.items.properties.sync.items,data:data20};
+}
+}
+}
+else {
+const err46 = {instancePath:instancePath+"/services/" + i0+"/ports",schemaPath:"#/properties/services/items/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.ports.type,parentSchema:schema11.properties.services.items.properties.ports,data:data18};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -617,11 +613,15 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data20.from !== undefined){
-let data21 = data20.from;
-if(typeof data21 === "string"){
-if(func2(data21) < 1){
-const err47 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data21};
+if(data7.sync !== undefined){
+let data20 = data7.sync;
+if(Array.isArray(data20)){
+const len3 = data20.length;
+for(let i4=0; i4<len3; i4++){
+let data21 = data20[i4];
+if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
+if(data21.from === undefined){
+const err47 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/required",keyword:"required",params:{missingProperty: "from"},message:"must have required property '"+"from"+"'",schema:schema11.properties.services.items.properties.sync.items.required,parentSchema:schema11.properties.services.items.properties.sync.items,data:data21};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -630,8 +630,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(!pattern10.test(data21)){
-const err48 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/pattern",keyword:"pattern",params:{pattern: "^(?!/)(?!\\.\\./)(?!\\.\\.$)"},message:"must match pattern \""+"^(?!/)(?!\\.\\./)(?!\\.\\.$)"+"\"",schema:"^(?!/)(?!\\.\\./)(?!\\.\\.$)",parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data21};
+if(data21.to === undefined){
+const err48 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema11.properties.services.items.properties.sync.items.required,parentSchema:schema11.properties.services.items.properties.sync.items,data:data21};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -640,9 +640,9 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-else {
-const err49 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.from.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data21};
+for(const key4 in data21){
+if(!(((key4 === "from") || (key4 === "to")) || (key4 === "then"))){
+const err49 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.services.items.properties.sync.items,data:data21};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -652,11 +652,11 @@ vErrors.push(err49);
 errors++;
 }
 }
-if(data20.to !== undefined){
-let data22 = data20.to;
+if(data21.from !== undefined){
+let data22 = data21.from;
 if(typeof data22 === "string"){
-if(!pattern11.test(data22)){
-const err50 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data22};
+if(func2(data22) < 1){
+const err50 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data22};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -665,9 +665,8 @@ vErrors.push(err50);
 }
 errors++;
 }
-}
-else {
-const err51 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.to.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data22};
+if(!pattern10.test(data22)){
+const err51 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/pattern",keyword:"pattern",params:{pattern: "^(?!/)(?!\\.\\./)(?!\\.\\.$)"},message:"must match pattern \""+"^(?!/)(?!\\.\\./)(?!\\.\\.$)"+"\"",schema:"^(?!/)(?!\\.\\./)(?!\\.\\.$)",parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data22};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -677,10 +676,8 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data20.then !== undefined){
-let data23 = data20.then;
-if((!(Array.isArray(data23))) && (typeof data23 !== "string")){
-const err52 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/type",keyword:"type",params:{type: schema11.properties.services.items.properties.sync.items.properties.then.type},message:"must be array,string",schema:schema11.properties.services.items.properties.sync.items.properties.then.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data23};
+else {
+const err52 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.from.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data22};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -689,9 +686,12 @@ vErrors.push(err52);
 }
 errors++;
 }
+}
+if(data21.to !== undefined){
+let data23 = data21.to;
 if(typeof data23 === "string"){
-if(func2(data23) < 1){
-const err53 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data23};
+if(!pattern11.test(data23)){
+const err53 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data23};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -701,9 +701,8 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(Array.isArray(data23)){
-if(data23.length < 1){
-const err54 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data23};
+else {
+const err54 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.to.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data23};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -712,11 +711,11 @@ vErrors.push(err54);
 }
 errors++;
 }
-const len4 = data23.length;
-for(let i5=0; i5<len4; i5++){
-let data24 = data23[i5];
-if(typeof data24 !== "string"){
-const err55 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then/" + i5,schemaPath:"#/properties/services/items/properties/sync/items/properties/then/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.then.items.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then.items,data:data24};
+}
+if(data21.then !== undefined){
+let data24 = data21.then;
+if((!(Array.isArray(data24))) && (typeof data24 !== "string")){
+const err55 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/type",keyword:"type",params:{type: schema11.properties.services.items.properties.sync.items.properties.then.type},message:"must be array,string",schema:schema11.properties.services.items.properties.sync.items.properties.then.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data24};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -725,12 +724,9 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-}
-}
-}
-else {
-const err56 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.properties.sync.items.type,parentSchema:schema11.properties.services.items.properties.sync.items,data:data20};
+if(typeof data24 === "string"){
+if(func2(data24) < 1){
+const err56 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data24};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -740,9 +736,9 @@ vErrors.push(err56);
 errors++;
 }
 }
-}
-else {
-const err57 = {instancePath:instancePath+"/services/" + i0+"/sync",schemaPath:"#/properties/services/items/properties/sync/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.sync.type,parentSchema:schema11.properties.services.items.properties.sync,data:data19};
+if(Array.isArray(data24)){
+if(data24.length < 1){
+const err57 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data24};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -751,10 +747,11 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-}
-else {
-const err58 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.type,parentSchema:schema11.properties.services.items,data:data6};
+const len4 = data24.length;
+for(let i5=0; i5<len4; i5++){
+let data25 = data24[i5];
+if(typeof data25 !== "string"){
+const err58 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then/" + i5,schemaPath:"#/properties/services/items/properties/sync/items/properties/then/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.then.items.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then.items,data:data25};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -765,8 +762,10 @@ errors++;
 }
 }
 }
+}
+}
 else {
-const err59 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.type,parentSchema:schema11.properties.services,data:data5};
+const err59 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.properties.sync.items.type,parentSchema:schema11.properties.services.items.properties.sync.items,data:data21};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -778,12 +777,48 @@ errors++;
 }
 }
 else {
-const err60 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+const err60 = {instancePath:instancePath+"/services/" + i0+"/sync",schemaPath:"#/properties/services/items/properties/sync/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.sync.type,parentSchema:schema11.properties.services.items.properties.sync,data:data20};
 if(vErrors === null){
 vErrors = [err60];
 }
 else {
 vErrors.push(err60);
+}
+errors++;
+}
+}
+}
+else {
+const err61 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.type,parentSchema:schema11.properties.services.items,data:data7};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+}
+else {
+const err62 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.type,parentSchema:schema11.properties.services,data:data6};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+}
+else {
+const err63 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
 }
 errors++;
 }

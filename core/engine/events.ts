@@ -44,6 +44,8 @@ export type EngineEvent =
   | { type: 'deploy.failed'; at: number; service: string; message: string }
   | { type: 'rollout.progress'; at: number; service: string; ready: number; desired: number; message?: string }
   | { type: 'rollout.ready'; at: number; service: string; durationMs: number }
+  /** Older images of the service that devloop built were removed (`where`: the local engine, or the target's nodes). */
+  | { type: 'images.pruned'; at: number; service: string; where: string; images: string[] }
   /** The service's pods (containers on Docker) as the loop follows them: `ready` of `total` not being deleted. */
   | { type: 'pods.changed'; at: number; service: string; ready: number; total: number }
   | { type: 'rollout.failed'; at: number; service: string; reason: string; message: string }
@@ -92,7 +94,7 @@ const EVENT_TYPE_RECORD: Record<EngineEventType, true> = {
   'build.step': true, 'build.log': true, 'build.finished': true, 'build.skipped': true, 'build.failed': true,
   'build.blocked': true, 'deliver.started': true, 'deliver.progress': true, 'deliver.finished': true, 'deliver.failed': true,
   'deploy.applied': true, 'deploy.pruned': true, 'deploy.failed': true, 'rollout.progress': true, 'rollout.ready': true,
-  'pods.changed': true, 'rollout.failed': true, 'down.deleted': true, 'down.kept': true, warning: true, 'run.finished': true,
+  'pods.changed': true, 'rollout.failed': true, 'images.pruned': true, 'down.deleted': true, 'down.kept': true, warning: true, 'run.finished': true,
   'watch.started': true, 'watch.paused': true, 'watch.batch': true, 'watch.failed': true, 'pass.started': true,
   'pass.finished': true, 'config.reloaded': true, 'config.failed': true, 'sync.connected': true, 'sync.disconnected': true,
   'sync.finished': true, 'sync.refused': true, 'sync.failed': true, 'sync.command': true, 'forward.ready': true,

@@ -7,7 +7,7 @@ import { BuildFailure, ContextChanged } from '../build/failures.js';
 import { DockerBuilder, type ImageBuilder } from '../build/builder.js';
 import { runInDependencyOrder } from '../build/schedule.js';
 import { repositoryOf } from '../build/registry.js';
-import { MANAGED_BY, MANAGED_BY_VALUE, SERVICE_LABEL, VERSION_ANNOTATION } from '../deploy/labels.js';
+import { ownerLabels, VERSION_ANNOTATION } from '../deploy/labels.js';
 import type { Deployable, Reporter, Target, TargetContext } from '../target/target.js';
 import type { EngineBus } from './state.js';
 import type { PlannedService } from './events.js';
@@ -107,7 +107,7 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
           bus.emit({ type: 'build.blocked', service: name, because: 'interrupted' });
           throw new Error('interrupted');
         }
-        const outcome = await buildAndDeliver(bus, builder, target, project.root, d, opts.signal);
+        const outcome = await buildAndDeliver(bus, builder, target, ctx, d, opts.signal);
         if (outcome === 'context-changed') changed.add(name);
         const ok = outcome === 'ok';
         if (!ok || opts.signal?.aborted) {
@@ -117,8 +117,10 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
           throw new Error('failed');
         }
         deployments.push(
-          target.deploy(ctx, d, deployed.get(name), { timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.signal ? { signal: opts.signal } : {}) }, report).then((ok) => {
+          target.deploy(ctx, d, deployed.get(name), { timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.signal ? { signal: opts.signal } : {}) }, report).then(async (ok) => {
             if (!ok) fail(name);
+            // Once the new version serves, older images of the service go (never the deployed one).
+            else await pruneImages(bus, builder, target, ctx, d, project.keepImages ?? DEFAULT_KEEP_IMAGES);
           }),
         );
       },
@@ -144,6 +146,22 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   return { ok: failedList.length === 0, failed: failedList, changed: [...changed] };
 }
 
+/** Images devloop built to keep per service when devloop.yaml does not say (`keepImages`). */
+export const DEFAULT_KEEP_IMAGES = 3;
+
+/** Removes older images of a service devloop built, locally and where the target keeps them; a failure only warns. */
+async function pruneImages(bus: EngineBus, builder: ImageBuilder, target: Target, ctx: TargetContext, d: Deployable, keep: number): Promise<void> {
+  const name = d.service.name;
+  try {
+    const local = await builder.prune({ project: ctx.project.name, developer: ctx.developer }, name, keep, [d.ref]);
+    if (local.removed.length) bus.emit({ type: 'images.pruned', service: name, where: 'local engine', images: local.removed });
+    const remote = await target.pruneImages(repositoryOf(d.ref), local.kept.includes(d.ref) ? local.kept : [...local.kept, d.ref]);
+    if (remote.length) bus.emit({ type: 'images.pruned', service: name, where: target.where, images: remote });
+  } catch (err) {
+    bus.emit({ type: 'warning', service: name, message: `removing older images failed: ${oneLine(err)}` });
+  }
+}
+
 /** The run was stopped before it changed anything. */
 class Interrupted extends Error {}
 
@@ -152,11 +170,13 @@ async function buildAndDeliver(
   bus: EngineBus,
   builder: ImageBuilder,
   target: Target,
-  root: string,
+  ctx: TargetContext,
   d: Deployable,
   signal: AbortSignal | undefined,
 ): Promise<'ok' | 'failed' | 'context-changed'> {
   const name = d.service.name;
+  const root = ctx.project.root;
+  const owner = { project: ctx.project.name, developer: ctx.developer };
   const ref = d.ref;
   let atTarget;
   try {
@@ -184,7 +204,8 @@ async function buildAndDeliver(
           image: ref,
           buildArgs: d.service.buildArgs,
           ...(d.service.target ? { target: d.service.target } : {}),
-          labels: { [MANAGED_BY]: MANAGED_BY_VALUE, [SERVICE_LABEL]: name, [VERSION_ANNOTATION]: d.version },
+          // devloop's ownership labels: pruning and `down --images` remove only images that carry them.
+          labels: { ...ownerLabels(owner, name), [VERSION_ANNOTATION]: d.version },
           ...(signal ? { signal } : {}),
         },
         (p) => {

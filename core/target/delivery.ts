@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import { dockerClient } from '../build/docker.js';
-import { kindLoad } from '../build/kind.js';
+import { kindLoad, kindPrune } from '../build/kind.js';
 import { pushImage } from '../build/push.js';
 import { existsInRegistry, registryAuth, type RegistryAuth } from '../build/registry.js';
 import type { BuildSkipReason } from '../engine/events.js';
@@ -27,6 +27,11 @@ export class KindDelivery implements ImageDelivery {
     const docker = (this.client ??= await dockerClient());
     const r = await kindLoad(docker, this.cluster, ref, (message) => report({ type: 'deliver.progress', service, message }));
     report({ type: 'deliver.finished', service, image: ref, skipped: r.loaded.length === 0 });
+  }
+
+  async pruneImages(repository: string, keep: string[]): Promise<string[]> {
+    const docker = (this.client ??= await dockerClient());
+    return kindPrune(docker, this.cluster, repository, keep);
   }
 }
 
@@ -59,5 +64,10 @@ export class RegistryDelivery implements ImageDelivery {
     const docker = (this.client ??= await dockerClient());
     await pushImage(docker, ref, await this.credentials(), (message) => report({ type: 'deliver.progress', service, message }));
     report({ type: 'deliver.finished', service, image: ref, skipped: false });
+  }
+
+  async pruneImages(): Promise<string[]> {
+    // A registry is shared by everyone who pulls from it (and by CI): devloop leaves its tags alone.
+    return [];
   }
 }

@@ -96,6 +96,11 @@ export class DockerTarget implements Target {
     // Nothing to carry: the local engine that built the image runs it.
   }
 
+  async pruneImages(): Promise<string[]> {
+    // The local engine's images are the builder's to prune.
+    return [];
+  }
+
   async deploy(ctx: TargetContext, d: Deployable, _previous: Deployed | undefined, opts: DeployOptions, report: Reporter): Promise<boolean> {
     const name = d.service.name;
     const owner = ownerOf(ctx);

@@ -48,6 +48,7 @@ export interface ImageDelivery {
   imageRef(image: string, version: string): string;
   imageAtTarget(ref: string): Promise<BuildSkipReason | undefined>;
   deliver(service: string, ref: string, report: Reporter): Promise<void>;
+  pruneImages(repository: string, keep: string[]): Promise<string[]>;
 }
 
 const ownerOf = (ctx: TargetContext) => ({ project: ctx.project.name, developer: ctx.developer });
@@ -107,6 +108,10 @@ export class KubernetesTarget implements Target {
 
   deliver(service: string, ref: string, report: Reporter): Promise<void> {
     return this.delivery.deliver(service, ref, report);
+  }
+
+  pruneImages(repository: string, keep: string[]): Promise<string[]> {
+    return this.delivery.pruneImages(repository, keep);
   }
 
   async prepare(

@@ -30,6 +30,11 @@ export interface Target {
   imageAtTarget(ref: string): Promise<BuildSkipReason | undefined>;
   /** Carries a locally built image to where the target runs it; reports deliver.* events. */
   deliver(service: string, ref: string, report: Reporter): Promise<void>;
+  /**
+   * Removes the images of `repository` (as devloop delivered them: content-version tags) that the target keeps
+   * besides the local engine (kind's nodes), but those in `keep`. Returns what it removed.
+   */
+  pruneImages(repository: string, keep: string[]): Promise<string[]>;
   /** Applies or runs one service and waits until it is ready; reports deploy.* and rollout.* events. False on failure. */
   deploy(ctx: TargetContext, d: Deployable, previous: Deployed | undefined, opts: DeployOptions, report: Reporter): Promise<boolean>;
   /** Removes everything devloop runs here for this project and developer (down). */

@@ -196,6 +196,11 @@ export class InMemoryTarget implements Target {
     this.calls.push('environment');
   }
 
+  async pruneImages(repository: string, keep: string[]): Promise<string[]> {
+    this.calls.push(`prune ${repository} keep ${keep.join(',')}`);
+    return [];
+  }
+
   async imageAtTarget(): Promise<undefined> {
     return undefined;
   }
@@ -329,6 +334,14 @@ export class ScriptedBuilder implements ImageBuilder {
   contextChanges = 0;
 
   async ensureReachable(): Promise<void> {}
+
+  async prune(_owner: unknown, service: string, keep: number, protect: string[]): Promise<{ removed: string[]; kept: string[] }> {
+    const mine = [...this.built].filter((r) => r.includes(`/${service}:`)).reverse();
+    const kept = mine.filter((r, i) => i < keep || protect.includes(r));
+    const removed = mine.filter((r) => !kept.includes(r));
+    for (const r of removed) this.built.delete(r);
+    return { removed, kept };
+  }
 
   async exists(ref: string): Promise<boolean> {
     return this.built.has(ref);
