@@ -11,28 +11,42 @@ describe('QuietBatcher', () => {
     vi.useRealTimers();
   });
 
-  it('flushes once nothing new arrived for the quiet period', () => {
+  it('hands a lone change over after the short lead window', () => {
     vi.useFakeTimers();
     const flushed: string[][] = [];
     const b = new QuietBatcher<string>((items) => flushed.push(items), 50);
     b.add('a');
-    vi.advanceTimersByTime(40);
+    vi.advanceTimersByTime(4);
+    expect(flushed).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(flushed).toEqual([['a']]);
+  });
+
+  it('collects a burst until nothing new arrived for the quiet period', () => {
+    vi.useFakeTimers();
+    const flushed: string[][] = [];
+    const b = new QuietBatcher<string>((items) => flushed.push(items), 50);
+    b.add('a');
+    vi.advanceTimersByTime(2);
     b.add('b');
+    vi.advanceTimersByTime(40);
+    b.add('c');
     vi.advanceTimersByTime(49);
     expect(flushed).toEqual([]);
     vi.advanceTimersByTime(1);
-    expect(flushed).toEqual([['a', 'b']]);
+    expect(flushed).toEqual([['a', 'b', 'c']]);
   });
 
   it('flushes under a steady stream after the longest wait', () => {
     vi.useFakeTimers();
     const flushed: number[][] = [];
     const b = new QuietBatcher<number>((items) => flushed.push(items), 50, 200);
+    b.add(-1);
     for (let i = 0; i < 10; i++) {
       b.add(i);
       vi.advanceTimersByTime(30);
     }
-    expect(flushed[0]).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(flushed[0]).toEqual([-1, 0, 1, 2, 3, 4, 5, 6]);
   });
 
   it('holds while paused and hands everything over on resume', () => {
