@@ -31,10 +31,31 @@ describe('devloop init', () => {
     expect(readFileSync(repo.path('devloop.yaml'), 'utf8')).toBe('# mine\nversion: 1\nservices: []\n');
   });
 
-  it('exits 2 when there is no Dockerfile', async () => {
+  it('writes a devloop.yaml without services when there is no Dockerfile, and says how to add one', async () => {
     const repo = newRepo({ 'README.md': 'nothing to build\n' });
     const r = await devloop(`--cwd=${repo.dir}`, 'init');
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('no Dockerfile found');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('with no services yet: no Dockerfile was found');
+    expect(r.stdout).toContain('devloop scaffold <template> <name>');
+    expect(readFileSync(repo.path('devloop.yaml'), 'utf8')).toMatch(/^version: 1\nname: \S+\nservices: \[\]\n$/m);
+    // A project devloop itself accepts (up then says there is nothing to run, and how to add a service).
+    const up = await devloop(`--cwd=${repo.dir}`, 'up', '--once', '--target', 'docker');
+    expect(up.code).toBe(2);
+    expect(up.stderr).toMatch(/nothing to run: .*devloop\.yaml declares no services/);
+  });
+
+  it('says so, and how to fix it, outside a git repository', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-nogit-'));
+    try {
+      const r = await devloop(`--cwd=${dir}`, 'init');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${dir} is not inside a git working tree`);
+      expect(r.stderr).toContain('git init');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,13 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { Document } from 'yaml';
 import { discoverServices, projectNameFor } from '../../core/config/discover.js';
 import { CONFIG_FILE, parseProjectConfig } from '../../core/config/load.js';
 import { displayPath } from '../../core/config/paths.js';
 import { UserError } from '../../core/errors.js';
 import { workDir } from '../main.js';
 import { exists } from '../../core/fs.js';
+import { renderConfig } from '../../core/config/write.js';
+
+export { renderConfig };
 
 export function register(program: Command): void {
   program
@@ -20,9 +22,7 @@ export function register(program: Command): void {
       if (!opts.stdout && (await exists(target))) throw alreadyExists(target);
       const name = projectNameFor(dir);
       const services = await discoverServices(dir, name);
-      if (services.length === 0) {
-        throw new UserError(`no Dockerfile found under ${dir}`, { hint: 'devloop treats every directory with a Dockerfile as a service; add one, or write devloop.yaml by hand' });
-      }
+      // Without Dockerfiles there is still a project to start: a devloop.yaml without services, and how to add one.
       const text = renderConfig(name, services);
       // Validate what we are about to write: init must never leave a file that devloop itself rejects.
       await parseProjectConfig(text, target);
@@ -36,29 +36,19 @@ export function register(program: Command): void {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(target);
         throw err;
       }
+      if (services.length === 0) {
+        process.stdout.write(
+          `wrote ${displayPath(target)} for project "${name}" (named after the directory) with no services yet: no Dockerfile was found\n` +
+            'next: devloop scaffold --list, then devloop scaffold <template> <name> (e.g. devloop scaffold node-http hello)\n',
+        );
+        return;
+      }
       process.stdout.write(
         `wrote ${displayPath(target)} with ${services.length} service${services.length === 1 ? '' : 's'}:\n` +
           services.map((s) => `  ${s.name.padEnd(24)} ${s.path || '.'}${s.manifests ? `  (manifests: ${s.manifests})` : ''}\n`).join('') +
           'next: devloop plan\n',
       );
     });
-}
-
-export function renderConfig(name: string, services: { name: string; path: string; manifests?: string }[]): string {
-  const doc = new Document({
-    version: 1,
-    name,
-    services: services.map((s) => ({
-      name: s.name,
-      path: s.path === '' ? '.' : s.path,
-      ...(s.manifests ? { manifests: s.manifests } : {}),
-    })),
-  });
-  doc.commentBefore =
-    ` ${CONFIG_FILE}: written by \`devloop init\` from the Dockerfiles found here.\n` +
-    ' Dependencies in go.mod (replace => ../dir) and package.json (workspace packages) are found automatically;\n' +
-    ' add others with dependsOn: [path or service name]. Other keys: dockerfile, image, buildArgs, target, ports, sync.';
-  return doc.toString({ lineWidth: 0 });
 }
 
 function alreadyExists(target: string): UserError {

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../config/load.js';
 import { ExternalError, UserError, UserErrors } from '../errors.js';
-import { scaffold, type ScaffoldEvent } from './scaffold.js';
+import { modulePrefixOf, planScaffold, scaffold, type ScaffoldEvent } from './scaffold.js';
 
 const CONFIG = `# Shop: the services we develop together.
 version: 1
@@ -250,23 +250,40 @@ describe('refusals change nothing', () => {
     expect(err.message).toMatch(/--module is for the Go templates/);
   });
 
-  it('no Go module convention in the repository and no --module', async () => {
-    const bare = await monorepo({ goMod: false });
-    const before = await snapshot(bare);
-    const err = await scaffold({ cwd: bare, template: 'go-grpc', name: 'orders' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).message).toMatch(/no go\.mod .* shows how Go modules are named here/);
-    expect((err as UserError).hint).toBe('pass the module path, e.g. --module github.com/<org>/<repo>/services/orders');
-    expect(await snapshot(bare)).toEqual(before);
+});
+
+describe('the first ten minutes', () => {
+  it('creates devloop.yaml when there is none, with the services found and the new one, and says so', async () => {
+    const bare = await monorepo({ config: null });
+    const r = await scaffold({ cwd: bare, template: 'node-http', name: 'web' });
+    const text = await readFile(path.join(bare, 'devloop.yaml'), 'utf8');
+    expect(text).toContain('  - name: api\n    path: services/api\n');
+    expect(text).toContain('  - name: web\n    path: services/web\n');
+    expect(r.notes[0]).toMatch(/^created .*devloop\.yaml for project "devloop-scaffold-\w+" \(named after the directory/);
+    const project = await loadProject(bare);
+    expect(project.services.map((s) => s.name)).toEqual(['api', 'web']);
   });
 
-  it('no devloop.yaml to register the service in', async () => {
-    const bare = await monorepo({ config: null });
-    const before = await snapshot(bare);
-    const err = await scaffold({ cwd: bare, template: 'node-http', name: 'web' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).hint).toMatch(/devloop init/);
-    expect(await snapshot(bare)).toEqual(before);
+  it('takes the Go module from the git remote when no go.mod shows a convention', async () => {
+    const bare = await monorepo({ goMod: false });
+    await git(bare, 'remote', 'add', 'origin', 'git@github.com:acme/shop.git');
+    const plan = await planScaffold({ cwd: bare, template: 'go-http', name: 'orders' });
+    expect(plan.module).toBe('github.com/acme/shop/services/orders');
+    expect(plan.moduleSource).toMatch(/^the git remote origin/);
+  });
+
+  it('takes the Go module from the project name without a go.mod or a remote', async () => {
+    const bare = await monorepo({ goMod: false });
+    const plan = await planScaffold({ cwd: bare, template: 'go-http', name: 'orders' });
+    expect(plan.module).toBe(`${plan.project.name}/services/orders`);
+    expect(plan.moduleSource).toMatch(/^the project name/);
+  });
+
+  it('reads module prefixes from the usual remote address forms', () => {
+    expect(modulePrefixOf('git@github.com:acme/shop.git')).toBe('github.com/acme/shop');
+    expect(modulePrefixOf('https://gitlab.example.com/group/sub/repo.git')).toBe('gitlab.example.com/group/sub/repo');
+    expect(modulePrefixOf('ssh://git@github.com:22/acme/shop')).toBe('github.com/acme/shop');
+    expect(modulePrefixOf('/srv/git/shop.git')).toBeUndefined();
   });
 });
 

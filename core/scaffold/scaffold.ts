@@ -1,7 +1,8 @@
 import { mkdir, mkdtemp, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { loadProject } from '../config/load.js';
+import { CONFIG_FILE, loadProject } from '../config/load.js';
+import { renderConfig } from '../config/write.js';
 import { displayPath, isWithin, normaliseRelPath } from '../config/paths.js';
 import type { ProjectConfig } from '../config/types.js';
 import { ExternalError, InternalError, UserError, UserErrors } from '../errors.js';
@@ -44,7 +45,8 @@ export interface ScaffoldPlan {
   /** Where the module path came from, for the report. */
   moduleSource?: string;
   files: RenderedFile[];
-  originalConfig: string;
+  /** The devloop.yaml as it was; null when there was none and scaffold creates it. */
+  originalConfig: string | null;
   newConfig: string;
 }
 
@@ -62,15 +64,14 @@ export interface ScaffoldResult {
   notes: string[];
 }
 
-/** Loads the project that scaffold adds to; it must have a devloop.yaml to register the service in. */
-export async function projectForScaffold(cwd: string): Promise<ProjectConfig & { file: string }> {
+/**
+ * Loads the project that scaffold adds to. Without a devloop.yaml, one is created: the services found from
+ * Dockerfiles (as `devloop init` writes them), the project named after the directory — `created` says so.
+ */
+export async function projectForScaffold(cwd: string): Promise<ProjectConfig & { file: string; created: boolean }> {
   const project = await loadProject(cwd);
-  if (project.file === null) {
-    throw new UserError(`no devloop.yaml in ${displayPath(project.root)}: scaffold registers the new service there`, {
-      hint: 'run `devloop init` to write one from the services found, then scaffold again',
-    });
-  }
-  return project as ProjectConfig & { file: string };
+  if (project.file === null) return { ...project, file: path.join(project.root, CONFIG_FILE), created: true };
+  return { ...(project as ProjectConfig & { file: string }), created: false };
 }
 
 /** The default directory of a new service: beside most existing services, else services/<name>. */
@@ -149,8 +150,10 @@ export async function planScaffold(req: ScaffoldRequest): Promise<ScaffoldPlan> 
         module = inferred.module;
         moduleSource = `the convention of ${inferred.evidence.slice(0, 3).join(', ')}${inferred.evidence.length > 3 ? ', …' : ''}`;
       } else {
-        problems.push(`no go.mod in ${displayPath(project.root)} shows how Go modules are named here, so the module path is unknown`);
-        hints.add(`pass the module path, e.g. --module github.com/<org>/<repo>/${relPath}`);
+        // No go.mod to follow: the repository's own address (git remote origin), else a path under the project name.
+        const remote = await moduleFromRemote(project.root);
+        module = remote ? `${remote}/${relPath}` : `${project.name}/${relPath}`;
+        moduleSource = remote ? 'the git remote origin (no go.mod here to follow; --module sets another)' : 'the project name (no go.mod or git remote here to follow; --module sets another)';
       }
     }
     const moduleProblem = module === undefined ? undefined : goModuleProblem(module);
@@ -170,9 +173,10 @@ export async function planScaffold(req: ScaffoldRequest): Promise<ScaffoldPlan> 
   if (template.service.manifests !== undefined) entry.manifests = path.posix.join(relPath, template.service.manifests);
   if (template.service.target !== undefined) entry.target = template.service.target;
 
-  const configFile = project.file!;
-  const originalConfig = await readFile(configFile, 'utf8');
-  const newConfig = addServiceEntry(originalConfig, entry, displayPath(configFile));
+  const configFile = project.file;
+  // null: there is no devloop.yaml yet; scaffold writes one (and removes it again if anything fails).
+  const originalConfig = project.created ? null : await readFile(configFile, 'utf8');
+  const newConfig = addServiceEntry(originalConfig ?? renderConfig(project.name, project.services), entry, displayPath(configFile));
   const vars: Record<string, string> = { name: req.name, image };
   if (module !== undefined) vars.module = module;
   const files = await renderTemplate(template, vars);
@@ -219,11 +223,15 @@ export async function executeScaffold(plan: ScaffoldPlan, onEvent: (e: ScaffoldE
     await rename(staging, plan.dir);
     staging = undefined;
 
-    const current = await readFile(plan.configFile, 'utf8');
+    const current = await readFile(plan.configFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
     if (current !== plan.originalConfig) {
       throw new UserError(`${displayPath(plan.configFile)} changed while the service was being created`, { hint: 'scaffold again' });
     }
-    await replaceFile(plan.configFile, plan.newConfig);
+    if (plan.originalConfig === null) await writeFile(plan.configFile, plan.newConfig, { flag: 'wx' });
+    else await replaceFile(plan.configFile, plan.newConfig);
     configWritten = true;
     onEvent({ kind: 'registered', configFile: plan.configFile });
 
@@ -234,7 +242,10 @@ export async function executeScaffold(plan: ScaffoldPlan, onEvent: (e: ScaffoldE
     }
   } catch (err) {
     // Undo what this run made, best effort: the original error is what the user needs to see.
-    if (configWritten) await replaceFile(plan.configFile, plan.originalConfig).catch(() => {});
+    if (configWritten) {
+      if (plan.originalConfig === null) await rm(plan.configFile, { force: true }).catch(() => {});
+      else await replaceFile(plan.configFile, plan.originalConfig).catch(() => {});
+    }
     if (staging) await rm(staging, { recursive: true, force: true }).catch(() => {});
     if (placed) await rm(plan.dir, { recursive: true, force: true }).catch(() => {});
     for (const d of createdParents.reverse()) await rmdir(d).catch(() => {});
@@ -242,6 +253,9 @@ export async function executeScaffold(plan: ScaffoldPlan, onEvent: (e: ScaffoldE
   }
 
   const notes: string[] = [];
+  if (plan.originalConfig === null) {
+    notes.push(`created ${displayPath(plan.configFile)} for project "${plan.project.name}" (named after the directory; change \`name:\` there to rename it)`);
+  }
   if (plan.module !== undefined && (await existsNoFollow(path.join(plan.project.root, 'go.work')))) {
     notes.push(`the repository has a go.work: add the new module with \`go work use ./${plan.path}\``);
   }
@@ -304,3 +318,20 @@ async function replaceFile(file: string, content: string): Promise<void> {
   }
 }
 
+
+/**
+ * The module prefix a repository's remote address implies: `git@github.com:org/repo.git` and
+ * `https://github.com/org/repo` both give `github.com/org/repo`. Undefined without an origin or with a local one.
+ */
+export async function moduleFromRemote(root: string): Promise<string | undefined> {
+  const r = await execa('git', ['remote', 'get-url', 'origin'], { cwd: root, reject: false });
+  if (r.exitCode !== 0) return undefined;
+  return modulePrefixOf(String(r.stdout).trim());
+}
+
+export function modulePrefixOf(url: string): string | undefined {
+  const m = /^(?:[a-z+]+:\/\/)?(?:[^@/]+@)?([a-z0-9.-]+\.[a-z]{2,})(?::\d+)?[:/](.+?)(?:\.git)?\/?$/i.exec(url);
+  if (!m) return undefined;
+  const module = `${m[1]!.toLowerCase()}/${m[2]!}`;
+  return goModuleProblem(module) ? undefined : module;
+}
