@@ -37,7 +37,7 @@ export function devloopVersion(): string {
   for (const up of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'devloop' && pkg.version) return pkg.version;
+      if (pkg.name === 'devloop-cli' && pkg.version) return pkg.version;
     } catch {
       // Not this one.
     }
