@@ -205,6 +205,22 @@ export async function callWhoami(namespace: string, target: string, opts: CallOp
   return res.stdout.trim();
 }
 
+/** What the go-grpc template's SayHello answered, and who: `servedBy` is its x-served-by header ("podA > podB"). */
+export interface GreeterAnswer {
+  servedBy: string;
+  message?: string;
+  route?: string;
+}
+
+/** Calls the go-grpc template's greeter.v1.GreeterService/SayHello from this host (bootstrap for `namespace`). */
+export async function callGreeter(namespace: string, target: string, opts: { route?: string; name?: string } = {}): Promise<GreeterAnswer> {
+  const args = ['greet', '-timeout', '8s', ...(opts.route !== undefined ? ['-route', opts.route] : []), target, opts.name ?? 'e2e'];
+  const bootstrap = await writeHostBootstrap(namespace);
+  const res = await run(await whoamiBinary(), args, { env: { ...process.env, GRPC_XDS_BOOTSTRAP: bootstrap }, timeoutMs: 30_000 });
+  if (res.code !== 0) throw new Error(`whoami ${args.join(' ')} failed (exit ${res.code}): ${res.stderr.trim()}`);
+  return JSON.parse(res.stdout) as GreeterAnswer;
+}
+
 /**
  * "With key K, a call to host H is answered by pod P": calls until the answer is `pod` (istiod pushes a changed
  * VirtualService within seconds; each call is a fresh client that reads the current routes) and fails with the
