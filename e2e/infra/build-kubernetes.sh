@@ -73,4 +73,5 @@ build_module_tool coredns "$COREDNS_VERSION" github.com/coredns/coredns
 build_module_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 # kind, for the kind cluster (its node image is assembled locally, see lib/kind.sh).
 build_module_tool kind "$KIND_VERSION" sigs.k8s.io/kind
+build_module_tool crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
 echo "$OUT"

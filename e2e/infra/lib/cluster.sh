@@ -13,7 +13,7 @@ curl_admin() { curl -fsS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.
 need_binaries() {
   local missing=() b
   for b in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl,kubeadm} \
-    "$ETCD_BIN/etcd" "$COREDNS_BIN/coredns" "$HELM" "$KIND"; do
+    "$ETCD_BIN/etcd" "$COREDNS_BIN/coredns" "$HELM" "$KIND" "$CRICTL"; do
     [ -x "$b" ] || missing+=("$b")
   done
   ((${#missing[@]} == 0)) && return 0
@@ -24,7 +24,7 @@ need_binaries() {
   local start=$SECONDS
   log "building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, helm $HELM_VERSION, kind $KIND_VERSION into $CACHE/bin (log $LOG_DIR/build-kubernetes.log)"
   mkdir -p "$LOG_DIR"
-  K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION COREDNS_VERSION=$COREDNS_VERSION HELM_VERSION=$HELM_VERSION KIND_VERSION=$KIND_VERSION \
+  K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION COREDNS_VERSION=$COREDNS_VERSION HELM_VERSION=$HELM_VERSION KIND_VERSION=$KIND_VERSION CRICTL_VERSION=$CRICTL_VERSION \
     bash "$INFRA_SRC/build-kubernetes.sh" "$CACHE" >>"$LOG_DIR/build-kubernetes.log" 2>&1 \
     || { show_log build-kubernetes; die "building the Kubernetes binaries failed"; }
   log "binaries built in $((SECONDS - start))s"

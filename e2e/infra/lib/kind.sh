@@ -4,6 +4,7 @@
 
 KIND_BIN_DIR=$CACHE/bin/kind-$KIND_VERSION
 KIND=$KIND_BIN_DIR/kind
+CRICTL=$CACHE/bin/crictl-$CRICTL_VERSION/crictl
 KIND_CLUSTER=devloop
 KIND_NODE=$KIND_CLUSTER-control-plane
 KIND_CONTEXT=kind-$KIND_CLUSTER
@@ -29,7 +30,7 @@ kubectl_kind() { "$KUBECTL" --kubeconfig "$KIND_KUBECONFIG" --context "$KIND_CON
 kind_recipe_hash() {
   {
     cat "$INFRA_SRC/lib/kind.sh" "$INFRA_SRC/images/kind-node/Dockerfile" "$INFRA_SRC/runtime/devloop-runc"
-    echo "$K8S_VERSION $KIND_VERSION $ETCD_VERSION $COREDNS_VERSION $PAUSE_TAG $DEBIAN_SUITE"
+    echo "$K8S_VERSION $KIND_VERSION $CRICTL_VERSION $ETCD_VERSION $COREDNS_VERSION $PAUSE_TAG $DEBIAN_SUITE"
   } | sha256sum | cut -c1-10
 }
 KIND_NODE_IMAGE=devloop/kind-node:$K8S_VERSION-$(kind_recipe_hash)
@@ -118,6 +119,7 @@ build_kind_node_image() {
   local d=$ctx/devloop
   mkdir -p "$d/usr/bin" "$d/usr/local/sbin" "$d/etc/containerd" "$d/etc/cni/net.d" "$d/etc/systemd/system/containerd.service.d"
   cp "$K8S_BIN/kubeadm" "$K8S_BIN/kubelet" "$K8S_BIN/kubectl" "$d/usr/bin/"
+  mkdir -p "$d/usr/local/bin" && cp "$CRICTL" "$d/usr/local/bin/crictl"
   cp "$INFRA_SRC/runtime/devloop-runc" "$d/usr/local/sbin/devloop-runc"
   cp "$INFRA_SRC/images/kind-node/Dockerfile" "$ctx/"
   # kind's containerd config, adapted: Debian's containerd 1.6 (no fuse-overlayfs proxy), the local pause image,
