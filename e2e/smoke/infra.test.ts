@@ -142,15 +142,17 @@ describe('the kind cluster "devloop"', () => {
     const [repo, tag] = local.split(':') as [string, string];
     await docker().getImage(await whoamiImage()).tag({ repo, tag });
     execFileSync(infraTool('kind'), ['load', 'docker-image', local, '--name', 'devloop'], { stdio: 'pipe' });
+    // A name per attempt: a retried test must not trip over the first attempt's Deployment.
+    const app = uniqueName('loaded');
     await kindKube().objects.create({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: 'loaded', namespace: ns.name },
+      metadata: { name: app, namespace: ns.name },
       spec: {
         replicas: 1,
-        selector: { matchLabels: { app: 'loaded' } },
+        selector: { matchLabels: { app } },
         template: {
-          metadata: { labels: { app: 'loaded' } },
+          metadata: { labels: { app } },
           spec: {
             containers: [
               {
@@ -165,8 +167,8 @@ describe('the kind cluster "devloop"', () => {
         },
       },
     } as KubernetesObject);
-    await waitForDeployment(ns.name, 'loaded', 120_000, kindKube());
-    const pod = await waitForReadyPod(ns.name, 'app=loaded', 60_000, kindKube());
+    await waitForDeployment(ns.name, app, 120_000, kindKube());
+    const pod = await waitForReadyPod(ns.name, `app=${app}`, 60_000, kindKube());
     // The host routes the kind pod network through the node: the pod answers a plain gRPC call by its IP.
     expect(await callWhoami(ns.name, `${pod.status!.podIP}:8080`)).toBe(pod.metadata!.name);
   });

@@ -30,8 +30,11 @@ function run(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pr
   });
 }
 
+const WHOAMI_DOCKERFILE = 'FROM gcr.io/distroless/static-debian12:nonroot\nCOPY whoami /whoami\nENTRYPOINT ["/whoami"]\nCMD ["serve"]\n';
+
+/** Names the binary and the image: the sources and the image recipe. */
 async function sourceHash(): Promise<string> {
-  const hash = createHash('sha256');
+  const hash = createHash('sha256').update(WHOAMI_DOCKERFILE).update('whoami 0755\n');
   for (const file of ['main.go', 'go.mod', 'go.sum']) hash.update(await readFile(path.join(WHOAMI_SRC, file)));
   return hash.digest('hex').slice(0, 12);
 }
@@ -74,8 +77,8 @@ export function whoamiImage(): Promise<string> {
     if (inRegistry.status === 200) return tag;
     await buildImage(
       {
-        Dockerfile: 'FROM gcr.io/distroless/static-debian12:nonroot\nCOPY whoami /whoami\nENTRYPOINT ["/whoami"]\nCMD ["serve"]\n',
-        whoami: await readFile(bin),
+        Dockerfile: WHOAMI_DOCKERFILE,
+        whoami: { content: await readFile(bin), mode: 0o755 },
       },
       tag,
     );
