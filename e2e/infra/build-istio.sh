@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds istiod (pilot-discovery) and istioctl from the istio.io/istio module through the Go module proxy, into
-# $CACHE/bin/istio-<version>/, unless both are there already. One small module blank-imports nothing: it lists both
-# commands as tools (no replace directives needed) and builds them in one `go build`, so the packages they share
-# are compiled once and the two links run in parallel.
+# $CACHE/bin/istio-<version>/, unless both are there already. A small module lists both commands as tools (no
+# replace directives needed) and builds them in one `go build`, so the packages they share are compiled once and
+# the two links run in parallel.
 # Usage: build-istio.sh <cache-dir>
 set -euo pipefail
 # shellcheck source=versions.sh

@@ -36,10 +36,12 @@ cmd_up() {
   flock 9
   log "state in $STATE, cache in $CACHE"
   phase packages ensure_packages
+  # The istio build runs alongside the Kubernetes build and the rest of `up` (both are CPU-bound, but their
+  # downloads and single-threaded links overlap); istiod waits for it at the end.
+  start_istio_build
   phase docker up_docker
   phase registry up_registry
   phase k8s-binaries need_binaries
-  start_istio_build
   link_kubectl
   phase cluster-images up_cluster_images
   phase certs up_certs

@@ -13,8 +13,8 @@ ISTIOD_MONITORING=127.0.0.1:15014
 
 istio_built() { [ -x "$PILOT_DISCOVERY" ] && [ -x "$ISTIOCTL" ]; }
 
-# The istio build is the longest one: `up` starts it in the background as soon as the Kubernetes binaries are
-# built (the cluster, kind and the images come up meanwhile) and waits for it only when istiod is about to start.
+# The istio build is as long as the Kubernetes build: `up` starts it in the background before that one and waits for
+# it only when istiod is about to start (the cluster, kind and the images come up meanwhile).
 ISTIO_BUILD_PID=
 start_istio_build() {
   istio_built && return 0
