@@ -27,9 +27,9 @@ start_istio_build() {
 
 need_istio() {
   if [ -n "$ISTIO_BUILD_PID" ]; then
-    log "waiting for the istio build"
+    istio_built || log "waiting for the istio build"
     wait "$ISTIO_BUILD_PID" || { show_log build-istio; die "building istio failed"; }
-    log "istio built in $((SECONDS - ISTIO_BUILD_START))s"
+    log "istio built in the background (started $((SECONDS - ISTIO_BUILD_START))s ago; its own timings: $LOG_DIR/build-istio.log)"
     ISTIO_BUILD_PID=
   fi
   if ! istio_built && pgrep -f "build-istio.sh $CACHE" >/dev/null; then
