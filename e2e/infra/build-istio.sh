@@ -11,6 +11,7 @@ CACHE=${1:?cache dir}
 OUT="$CACHE/bin/istio-$ISTIO_VERSION"
 PKGS=(istio.io/istio/pilot/cmd/pilot-discovery istio.io/istio/istioctl/cmd/istioctl)
 export GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOTOOLCHAIN=local
+start=$SECONDS
 
 [ -x "$OUT/pilot-discovery" ] && [ -x "$OUT/istioctl" ] && { echo "$OUT"; exit 0; }
 mod="$CACHE/src/istio-$ISTIO_VERSION"
@@ -28,5 +29,5 @@ tmp=$(mktemp -d "$OUT/.build.XXXXXX")
 go build -trimpath -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$ISTIO_VERSION -X istio.io/istio/pkg/version.buildStatus=Clean" \
   -o "$tmp/" "${PKGS[@]}"
 mv "$tmp/pilot-discovery" "$tmp/istioctl" "$OUT/" && rmdir "$tmp"
-echo "$(date -u +%T) built istio $ISTIO_VERSION" >&2
+echo "$(date -u +%T) built istio $ISTIO_VERSION in $((SECONDS - start))s" >&2
 echo "$OUT"
