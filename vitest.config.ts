@@ -11,7 +11,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['core/**/*.test.ts', 'core/**/*.test.tsx', 'cli/**/*.test.ts', 'cli/**/*.test.tsx'],
-          exclude: ['**/*.integration.test.ts', 'core/build/kind.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.integration.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
         },
       },
@@ -19,7 +19,7 @@ export default defineConfig({
         // Against the real Docker engine, registry, kubectl/helm and the build in dist/ (npm run infra:up, npm run build).
         test: {
           name: 'integration',
-          include: ['core/**/*.integration.test.ts', 'cli/**/*.integration.test.ts', 'core/build/kind.test.ts'],
+          include: ['core/**/*.integration.test.ts', 'cli/**/*.integration.test.ts'],
           testTimeout: 60_000,
         },
       },

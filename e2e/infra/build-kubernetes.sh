@@ -8,7 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
 CACHE=${1:?cache dir}
 STAGING_VERSION="v0.${K8S_VERSION#v1.}"
 OUT="$CACHE/bin/kubernetes-$K8S_VERSION"
-COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+# kubeadm provisions the kind node (it runs inside the node image, see lib/kind.sh).
+COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
 STAGING=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider cluster-bootstrap
   code-generator component-base component-helpers controller-manager cri-api cri-client csi-translation-lib
   dynamic-resource-allocation endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy
@@ -26,8 +27,11 @@ if ! have_all "${COMPONENTS[@]}"; then
     { echo "module devloop.local/k8sbuild"; echo; echo "go 1.25.0"; echo; echo "godebug default=go1.25"; echo;
       for m in "${STAGING[@]}"; do echo "replace k8s.io/$m => k8s.io/$m $STAGING_VERSION"; done; } > go.mod
     echo "package main" > tools.go
-    for c in "${COMPONENTS[@]}"; do go get -tool "k8s.io/kubernetes/cmd/$c@$K8S_VERSION"; done
   fi
+  # A module made before a component joined the list lacks its tool line: add what is missing.
+  for c in "${COMPONENTS[@]}"; do
+    grep -qF "k8s.io/kubernetes/cmd/$c" go.mod || go get -tool "k8s.io/kubernetes/cmd/$c@$K8S_VERSION"
+  done
   date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
   ld="-s -w"
@@ -67,4 +71,7 @@ build_module_tool etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3
 build_module_tool coredns "$COREDNS_VERSION" github.com/coredns/coredns
 # helm, for rendering Helm charts (`helm template`) in tests and for users.
 build_module_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+# kind, for the kind cluster (its node image is assembled locally, see lib/kind.sh).
+build_module_tool kind "$KIND_VERSION" sigs.k8s.io/kind
+build_module_tool crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"
 echo "$OUT"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Local test infrastructure: Docker Engine, a registry on 127.0.0.1:5000 and a single-node Kubernetes cluster run
-# as host processes. See e2e/infra/README.md.
+# Local test infrastructure: Docker Engine, a registry on 127.0.0.1:5000, a single-node Kubernetes cluster run as
+# host processes with istiod against it, and a kind cluster on the same Docker engine. See e2e/infra/README.md.
 #
 #   infra.sh up            bring everything up (idempotent; builds what is missing, cached by version)
 #   infra.sh down [--purge] stop what it started (an adopted dockerd keeps running); --purge also deletes the state
 #   infra.sh status        what runs, versions, health
-#   infra.sh env           shell lines to eval: KUBECONFIG, DOCKER_HOST, DEVLOOP_REGISTRY
+#   infra.sh env           shell lines to eval: KUBECONFIG, DOCKER_HOST, DEVLOOP_REGISTRY, DEVLOOP_KIND_KUBECONFIG,
+#                          DEVLOOP_ISTIOD, PATH (kind, istioctl)
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,11 +15,16 @@ source "$INFRA_SRC/lib/docker.sh"
 source "$INFRA_SRC/lib/images.sh"
 source "$INFRA_SRC/lib/certs.sh"
 source "$INFRA_SRC/lib/cluster.sh"
+source "$INFRA_SRC/lib/kind.sh"
+source "$INFRA_SRC/lib/istio.sh"
 
 cmd_env() {
   printf 'export KUBECONFIG=%s\n' "$ADMIN_KUBECONFIG"
   printf 'export DOCKER_HOST=unix://%s\n' "$DOCKER_SOCK"
   printf 'export DEVLOOP_REGISTRY=%s\n' "$REGISTRY"
+  printf 'export DEVLOOP_KIND_KUBECONFIG=%s\n' "$KIND_KUBECONFIG"
+  printf 'export DEVLOOP_ISTIOD=%s\n' "$ISTIOD_XDS"
+  printf 'export PATH="%s:%s:$PATH"\n' "$KIND_BIN_DIR" "$ISTIO_BIN"
 }
 
 cmd_up() {
@@ -30,6 +36,9 @@ cmd_up() {
   flock 9
   log "state in $STATE, cache in $CACHE"
   phase packages ensure_packages
+  # The istio build runs alongside the Kubernetes build and the rest of `up` (both are CPU-bound, but their
+  # downloads and single-threaded links overlap); istiod waits for it at the end.
+  start_istio_build
   phase docker up_docker
   phase registry up_registry
   phase k8s-binaries need_binaries
@@ -38,6 +47,9 @@ cmd_up() {
   phase certs up_certs
   up_cluster
   phase base-images up_base_images
+  phase kind up_kind
+  phase istiod up_istiod
+  link_tool "$ISTIOCTL"
   rm -rf "${STATE:?}/tmp"
   log "phase timings:"
   printf '  %s\n' "${PHASE_TIMES[@]}" >&2
@@ -53,6 +65,8 @@ cmd_down() {
   flock 9
   local owner=false
   [ -f "$CLUSTER_MARKER" ] && owner=true
+  down_istiod
+  down_kind "$purge"
   down_cluster
   stop_daemon registry
   down_docker
@@ -110,14 +124,18 @@ cmd_status() {
   local crds=0
   [ -f "$ADMIN_KUBECONFIG" ] && crds=$(kubectl_admin get crd -o name 2>/dev/null | grep -c '\.istio\.io$' || true)
   row istio-crds "$crds CRDs" "$ISTIO_API_VERSION" "$( ((crds > 0)) && echo ok || echo FAIL)"
+  row istiod "$(daemon_state istiod)" "$(bin_version "$ISTIOCTL" version --remote=false --short)" "$(health istiod_ready)"
+  local kstate; kstate=$(kind_node_state 2>/dev/null || true)
+  case ${kstate#* } in true) kstate="running";; false) kstate="stopped";; *) kstate="absent";; esac
+  row kind:$KIND_CLUSTER "node $kstate" "$(bin_version "$KIND" version)" "$(health kind_node_ready)"
   local image
-  for image in "${BASE_IMAGES[@]}" "$PAUSE_IMAGE" "$COREDNS_IMAGE"; do
+  for image in "${BASE_IMAGES[@]}" "$KIND_NODE_IMAGE" "$PAUSE_IMAGE" "$COREDNS_IMAGE"; do
     printf '%-24s %-63s %s\n' image "$image" "$(health image_exists "$image")"
   done
   echo
   echo "state: $STATE   cache: $CACHE   logs: $LOG_DIR"
   # Non-zero when something is unhealthy, so scripts can use `infra.sh status` as a check.
-  docker_healthy && registry_healthy && node_ready || rc=1
+  docker_healthy && registry_healthy && node_ready && istiod_ready && kind_node_ready || rc=1
   return $rc
 }
 

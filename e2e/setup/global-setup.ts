@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { docker } from '../support/docker.js';
-import { infraEnv } from '../support/env.js';
-import { E2E_LABEL, deleteNamespace, kube } from '../support/kube.js';
+import { infraEnv, istiodAddress } from '../support/env.js';
+import { E2E_LABEL, deleteNamespace, kindKube, kube } from '../support/kube.js';
 
 const FIX = 'Bring it up with `npm run infra:up` (as root; `npm run infra:status` shows what runs), then `eval "$(npm run --silent infra:env)"`.';
 
@@ -44,6 +45,24 @@ export default async function setup(): Promise<void> {
         }
         return missing.length ? `local base images missing from the Docker engine: ${missing.join(', ')}` : undefined;
       }),
+      problem('kind cluster "devloop"', async () => {
+        const nodes = (await kindKube().core.listNode()).items;
+        const ready = nodes.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+        return ready.length === 0 ? `no Ready node in the kind cluster (${nodes.length} node(s) registered)` : undefined;
+      }),
+      problem('istiod', async () => {
+        // The plaintext xDS port answers TCP when istiod serves; the tests that route through it check the rest.
+        const [host, port] = [istiodAddress().replace(/:\d+$/, ''), Number(istiodAddress().split(':').pop())];
+        await new Promise<void>((resolve, reject) => {
+          const socket = net.connect({ host, port, timeout: 5000 }, () => {
+            socket.end();
+            resolve();
+          });
+          socket.on('error', reject);
+          socket.on('timeout', () => socket.destroy(new Error(`no answer from ${host}:${port}`)));
+        });
+        return undefined;
+      }),
       problem(`registry at ${env.registry}`, async () => {
         const res = await fetch(`http://${env.registry}/v2/`, { signal: AbortSignal.timeout(5000) });
         return res.ok ? undefined : `registry at ${env.registry} answered HTTP ${res.status} to GET /v2/`;
@@ -70,4 +89,10 @@ export default async function setup(): Promise<void> {
     return Date.now() - created > STALE_NAMESPACE_MS && !ns.metadata?.deletionTimestamp;
   });
   await Promise.all(stale.map((ns) => deleteNamespace(ns.metadata!.name!, 10_000).catch(() => undefined)));
+  const kindNamespaces = (await kindKube().core.listNamespace({ labelSelector: E2E_LABEL })).items;
+  const kindStale = kindNamespaces.filter((ns) => {
+    const created = ns.metadata?.creationTimestamp ? new Date(ns.metadata.creationTimestamp).getTime() : Date.now();
+    return Date.now() - created > STALE_NAMESPACE_MS && !ns.metadata?.deletionTimestamp;
+  });
+  await Promise.all(kindStale.map((ns) => deleteNamespace(ns.metadata!.name!, 10_000, kindKube()).catch(() => undefined)));
 }

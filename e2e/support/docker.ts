@@ -34,10 +34,19 @@ function failure(output: ProgressMessage[]): string | undefined {
   return bad ? (bad.errorDetail?.message ?? bad.error) : undefined;
 }
 
+/** A build-context file with a mode of its own (the classic builder's COPY keeps it; e.g. 0o755 for a program). */
+export interface ContextFile {
+  content: string | Buffer;
+  mode: number;
+}
+
 /** Builds an image from in-memory files (a Dockerfile among them) with the engine's classic builder. */
-export async function buildImage(files: Record<string, string | Buffer>, tag: string): Promise<{ log: string }> {
+export async function buildImage(files: Record<string, string | Buffer | ContextFile>, tag: string): Promise<{ log: string }> {
   const pack = tar.pack();
-  for (const [name, content] of Object.entries(files)) pack.entry({ name, mode: 0o644 }, content);
+  for (const [name, file] of Object.entries(files)) {
+    if (typeof file === 'string' || Buffer.isBuffer(file)) pack.entry({ name, mode: 0o644 }, file);
+    else pack.entry({ name, mode: file.mode }, file.content);
+  }
   pack.finalize();
   const stream = await docker().buildImage(pack as unknown as NodeJS.ReadableStream, { t: tag, rm: true, forcerm: true });
   const output = await follow(stream);

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -44,6 +45,44 @@ export function infraEnv(): InfraEnv {
   process.env.DOCKER_HOST = cached.dockerHost;
   process.env.DEVLOOP_REGISTRY = cached.registry;
   return cached;
+}
+
+let scriptVars: Record<string, string> | undefined;
+/** What `infra.sh env` prints, parsed (PATH's `$PATH` tail is expanded with this process's PATH). */
+function infraScriptExports(): Record<string, string> {
+  if (!scriptVars) {
+    scriptVars = parseExports(execFileSync('bash', [infraScript, 'env'], { encoding: 'utf8' }));
+    if (scriptVars.PATH) scriptVars.PATH = scriptVars.PATH.replace('$PATH', process.env.PATH ?? '');
+  }
+  return scriptVars;
+}
+
+/** One variable of the infrastructure: from the environment, else from `infra.sh env`; fails naming what is missing. */
+function infraVar(name: string, what: string): string {
+  const value = process.env[name] || infraScriptExports()[name];
+  if (!value) throw new Error(`${name} is not set and \`infra.sh env\` does not print it: ${what} is missing (run npm run infra:up)`);
+  return value;
+}
+
+/** The kubeconfig of the kind cluster `devloop` (context kind-devloop) that `npm run infra:up` creates. */
+export function kindKubeconfig(): string {
+  const file = infraVar('DEVLOOP_KIND_KUBECONFIG', 'the kind cluster');
+  if (!existsSync(file)) throw new Error(`the kind cluster's kubeconfig ${file} does not exist: the kind cluster is not up (run npm run infra:up)`);
+  return file;
+}
+
+/** istiod's plaintext xDS address (host:port), reachable from pods and from this host. */
+export function istiodAddress(): string {
+  return infraVar('DEVLOOP_ISTIOD', 'istiod');
+}
+
+/** The absolute path of a program infra:up provides (kind, istioctl), looked up on the infrastructure's PATH. */
+export function infraTool(name: 'kind' | 'istioctl' | 'kubectl'): string {
+  const dirs = [...(process.env.PATH ?? '').split(':'), ...(infraScriptExports().PATH ?? '').split(':')];
+  for (const dir of dirs) {
+    if (dir && existsSync(path.join(dir, name))) return path.join(dir, name);
+  }
+  throw new Error(`${name} is not on PATH nor on the PATH \`infra.sh env\` prints (run npm run infra:up)`);
 }
 
 /** The environment a devloop process runs with in the e2e tests: the infrastructure's, as `developer`. */

@@ -1,3 +1,4 @@
 export * from './env.js';
 export * from './kube.js';
 export * from './docker.js';
+export * from './mesh.js';

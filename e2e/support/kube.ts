@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import { infraEnv, uniqueName, waitFor } from './env.js';
+import { infraEnv, kindKubeconfig, uniqueName, waitFor } from './env.js';
 
 /** Clients for the e2e cluster, from the infrastructure's kubeconfig. */
 export interface KubeClients {
@@ -14,12 +14,24 @@ export interface KubeClients {
 }
 
 let clients: KubeClients | undefined;
+let kindClients: KubeClients | undefined;
 
+/** Clients for the host cluster (KUBECONFIG): the "remote, through the registry" target. */
 export function kube(): KubeClients {
-  if (clients) return clients;
+  clients ??= kubeClients(infraEnv().kubeconfig);
+  return clients;
+}
+
+/** Clients for the kind cluster `devloop` (DEVLOOP_KIND_KUBECONFIG, context kind-devloop). */
+export function kindKube(): KubeClients {
+  kindClients ??= kubeClients(kindKubeconfig());
+  return kindClients;
+}
+
+function kubeClients(file: string): KubeClients {
   const config = new k8s.KubeConfig();
-  config.loadFromFile(infraEnv().kubeconfig);
-  clients = {
+  config.loadFromFile(file);
+  return {
     config,
     core: config.makeApiClient(k8s.CoreV1Api),
     apps: config.makeApiClient(k8s.AppsV1Api),
@@ -27,7 +39,6 @@ export function kube(): KubeClients {
     authorization: config.makeApiClient(k8s.AuthorizationV1Api),
     objects: k8s.KubernetesObjectApi.makeApiClient(config),
   };
-  return clients;
 }
 
 /** Label on every namespace the e2e suite creates, so leftovers of a killed run are easy to find and delete. */
@@ -40,19 +51,19 @@ export interface TestNamespace {
 }
 
 /** A fresh namespace per test file; call `cleanup()` in afterAll. */
-export async function createTestNamespace(prefix: string): Promise<TestNamespace> {
+export async function createTestNamespace(prefix: string, k: KubeClients = kube()): Promise<TestNamespace> {
   const name = uniqueName(`e2e-${prefix}`);
-  await kube().core.createNamespace({ body: { metadata: { name, labels: { [E2E_LABEL]: 'true' } } } });
+  await k.core.createNamespace({ body: { metadata: { name, labels: { [E2E_LABEL]: 'true' } } } });
   // Pods cannot be created before the namespace's default ServiceAccount exists.
   await waitFor(`ServiceAccount default in ${name}`, async () =>
-    (await kube().core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ? true : undefined,
+    (await k.core.readNamespacedServiceAccount({ name: 'default', namespace: name })) ? true : undefined,
   );
-  return { name, cleanup: () => deleteNamespace(name) };
+  return { name, cleanup: () => deleteNamespace(name, undefined, k) };
 }
 
-export async function deleteNamespace(name: string, timeoutMs = 120_000): Promise<void> {
+export async function deleteNamespace(name: string, timeoutMs = 120_000, k: KubeClients = kube()): Promise<void> {
   try {
-    await kube().core.deleteNamespace({ name });
+    await k.core.deleteNamespace({ name });
   } catch (err) {
     if (statusCode(err) === 404) return;
     throw err;
@@ -61,7 +72,7 @@ export async function deleteNamespace(name: string, timeoutMs = 120_000): Promis
     `namespace ${name} to be deleted`,
     async () => {
       try {
-        await kube().core.readNamespace({ name });
+        await k.core.readNamespace({ name });
         return undefined;
       } catch (err) {
         if (statusCode(err) === 404) return true;
@@ -82,8 +93,8 @@ function isPodReady(pod: k8s.V1Pod): boolean {
 }
 
 /** One line per pod (phase, conditions, container states) plus the namespace's recent events: for failure messages. */
-export async function describeNamespace(namespace: string): Promise<string> {
-  const pods = (await kube().core.listNamespacedPod({ namespace })).items;
+export async function describeNamespace(namespace: string, k: KubeClients = kube()): Promise<string> {
+  const pods = (await k.core.listNamespacedPod({ namespace })).items;
   const lines = pods.map((pod) => {
     const states = (pod.status?.containerStatuses ?? []).map((s) => {
       const state = s.state?.waiting
@@ -95,18 +106,18 @@ export async function describeNamespace(namespace: string): Promise<string> {
     });
     return `pod ${pod.metadata?.name}: ${pod.status?.phase}; ${states.join('; ') || 'no container status'}`;
   });
-  const events = (await kube().core.listNamespacedEvent({ namespace })).items
+  const events = (await k.core.listNamespacedEvent({ namespace })).items
     .slice(-15)
     .map((e) => `event ${e.involvedObject.kind}/${e.involvedObject.name}: ${e.reason} ${e.message ?? ''}`.trim());
   return [...lines, ...events].join('\n');
 }
 
 /** Waits until the Deployment's current generation is fully rolled out and every replica is ready. */
-export async function waitForDeployment(namespace: string, name: string, timeoutMs = 180_000): Promise<k8s.V1Deployment> {
+export async function waitForDeployment(namespace: string, name: string, timeoutMs = 180_000, k: KubeClients = kube()): Promise<k8s.V1Deployment> {
   return waitFor(
     `Deployment ${namespace}/${name} to be ready`,
     async () => {
-      const d = await kube().apps.readNamespacedDeployment({ name, namespace });
+      const d = await k.apps.readNamespacedDeployment({ name, namespace });
       const want = d.spec?.replicas ?? 1;
       const s = d.status;
       const done =
@@ -116,19 +127,19 @@ export async function waitForDeployment(namespace: string, name: string, timeout
         (s?.replicas ?? 0) === want;
       return done ? d : undefined;
     },
-    { timeoutMs, describe: () => describeNamespace(namespace) },
+    { timeoutMs, describe: () => describeNamespace(namespace, k) },
   );
 }
 
 /** Waits for a Ready pod matching the label selector and returns it. */
-export async function waitForReadyPod(namespace: string, labelSelector: string, timeoutMs = 180_000): Promise<k8s.V1Pod> {
+export async function waitForReadyPod(namespace: string, labelSelector: string, timeoutMs = 180_000, k: KubeClients = kube()): Promise<k8s.V1Pod> {
   return waitFor(
     `a Ready pod for ${labelSelector} in ${namespace}`,
     async () => {
-      const pods = (await kube().core.listNamespacedPod({ namespace, labelSelector })).items;
+      const pods = (await k.core.listNamespacedPod({ namespace, labelSelector })).items;
       return pods.find((p) => isPodReady(p) && !p.metadata?.deletionTimestamp);
     },
-    { timeoutMs, describe: () => describeNamespace(namespace) },
+    { timeoutMs, describe: () => describeNamespace(namespace, k) },
   );
 }
 
@@ -165,12 +176,12 @@ export interface ExecResult {
 }
 
 /** Runs a command in a container (through the API server and kubelet) and collects its output and exit code. */
-export async function execInPod(namespace: string, pod: string, container: string, command: string[]): Promise<ExecResult> {
+export async function execInPod(namespace: string, pod: string, container: string, command: string[], k: KubeClients = kube()): Promise<ExecResult> {
   const stdout = collect();
   const stderr = collect();
   return new Promise<ExecResult>((resolve, reject) => {
     let status: k8s.V1Status | undefined;
-    new k8s.Exec(kube().config)
+    new k8s.Exec(k.config)
       .exec(namespace, pod, container, command, stdout.stream, stderr.stream, null, false, (s) => {
         status = s;
       })

@@ -23,10 +23,11 @@ export class LoopProcess {
   readonly exited: Promise<number>;
   private waiters: { match: (e: LoopEvent) => boolean; from: number; resolve: (e: LoopEvent) => void }[] = [];
 
-  constructor(dir: string, developer: string, args: string[] = []) {
+  /** `env` adds to (or overrides) the infrastructure's environment, e.g. KUBECONFIG for the kind cluster. */
+  constructor(dir: string, developer: string, args: string[] = [], env: Record<string, string> = {}) {
     this.child = spawn(process.execPath, [path.join(repoRoot, 'bin/devloop.js'), 'up', '--json', ...args], {
       cwd: dir,
-      env: devloopEnv(developer, { NO_COLOR: '1' }),
+      env: devloopEnv(developer, { NO_COLOR: '1', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let partial = '';

@@ -44,8 +44,11 @@ export interface CliRun {
   events: { type: string; service?: string; [k: string]: unknown }[];
 }
 
-/** Runs the devloop CLI in `dir` with the infrastructure's environment and `DEVLOOP_DEVELOPER=developer`. */
-export function devloop(dir: string, developer: string, args: string[], timeoutMs = 290_000): Promise<CliRun> {
+/**
+ * Runs the devloop CLI in `dir` with the infrastructure's environment and `DEVLOOP_DEVELOPER=developer`; `env`
+ * adds to it (e.g. KUBECONFIG for the kind cluster).
+ */
+export function devloop(dir: string, developer: string, args: string[], timeoutMs = 290_000, env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -54,7 +57,7 @@ export function devloop(dir: string, developer: string, args: string[], timeoutM
         cwd: dir,
         timeout: timeoutMs,
         maxBuffer: 64 * 1024 * 1024,
-        env: devloopEnv(developer, { NO_COLOR: '1' }),
+        env: devloopEnv(developer, { NO_COLOR: '1', ...env }),
       },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;

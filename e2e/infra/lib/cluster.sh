@@ -12,8 +12,8 @@ curl_admin() { curl -fsS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.
 
 need_binaries() {
   local missing=() b
-  for b in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl} \
-    "$ETCD_BIN/etcd" "$COREDNS_BIN/coredns" "$HELM"; do
+  for b in "$K8S_BIN"/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,kubectl,kubeadm} \
+    "$ETCD_BIN/etcd" "$COREDNS_BIN/coredns" "$HELM" "$KIND" "$CRICTL"; do
     [ -x "$b" ] || missing+=("$b")
   done
   ((${#missing[@]} == 0)) && return 0
@@ -22,9 +22,9 @@ need_binaries() {
     while pgrep -f "build-kubernetes.sh $CACHE" >/dev/null; do sleep 10; done
   fi
   local start=$SECONDS
-  log "building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, helm $HELM_VERSION into $CACHE/bin (log $LOG_DIR/build-kubernetes.log)"
+  log "building Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, CoreDNS $COREDNS_VERSION, helm $HELM_VERSION, kind $KIND_VERSION into $CACHE/bin (log $LOG_DIR/build-kubernetes.log)"
   mkdir -p "$LOG_DIR"
-  K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION COREDNS_VERSION=$COREDNS_VERSION HELM_VERSION=$HELM_VERSION \
+  K8S_VERSION=$K8S_VERSION ETCD_VERSION=$ETCD_VERSION COREDNS_VERSION=$COREDNS_VERSION HELM_VERSION=$HELM_VERSION KIND_VERSION=$KIND_VERSION CRICTL_VERSION=$CRICTL_VERSION \
     bash "$INFRA_SRC/build-kubernetes.sh" "$CACHE" >>"$LOG_DIR/build-kubernetes.log" 2>&1 \
     || { show_log build-kubernetes; die "building the Kubernetes binaries failed"; }
   log "binaries built in $((SECONDS - start))s"
@@ -47,8 +47,8 @@ unlink_tool() {
   return 0
 }
 
-link_kubectl() { link_tool "$KUBECTL"; link_tool "$HELM"; }
-unlink_kubectl() { unlink_tool kubectl; unlink_tool helm; }
+link_kubectl() { link_tool "$KUBECTL"; link_tool "$HELM"; link_tool "$KIND"; }
+unlink_kubectl() { unlink_tool kubectl; unlink_tool helm; unlink_tool kind; unlink_tool istioctl; }
 
 # The node address lives on a bridge without ports (the kernel here has no dummy module); only this host reaches it.
 up_node_link() {

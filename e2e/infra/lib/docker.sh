@@ -5,8 +5,22 @@ docker_healthy() { DOCKER_HOST=unix://$DOCKER_SOCK docker version --format '{{.S
 
 # A healthy engine already answering on the socket is adopted (recorded, never stopped by `down`);
 # otherwise dockerd is started here with its pid file and log under the state dir.
+# dockerd runs with the runc wrapper as its default runtime (runtime/devloop-runc): privileged containers, which
+# kind nodes are, need it on machines whose root lacks CAP_SYS_RESOURCE. One started by an older `up` without it is
+# restarted once (ensure_daemon compares the arguments).
+dockerd_args() {
+  echo dockerd --pidfile "$RUN_DIR/dockerd.self.pid" --host "unix://$DOCKER_SOCK" \
+    --add-runtime "$RUNC_WRAPPER_NAME=$RUNC_WRAPPER" --default-runtime "$RUNC_WRAPPER_NAME"
+}
+
 up_docker() {
-  if is_running dockerd && docker_healthy; then return 0; fi
+  install_runc_wrapper
+  local args; read -r -a args <<<"$(dockerd_args)"
+  if is_running dockerd && docker_healthy; then
+    [ "$(cat "$RUN_DIR/dockerd.args" 2>/dev/null)" = "$(printf '%q ' "${args[@]}")" ] && return 0
+    log "dockerd runs without the runc wrapper as default runtime; restarting it"
+    stop_daemon dockerd 30
+  fi
   if docker_healthy; then
     if [ ! -f "$RUN_DIR/dockerd.adopted" ]; then
       mkdir -p "$RUN_DIR"
@@ -20,7 +34,7 @@ up_docker() {
     die "a dockerd is running but does not answer on $DOCKER_SOCK; stop it or fix it, then rerun"
   fi
   forget_dead_system_containerd
-  start_daemon dockerd dockerd --pidfile "$RUN_DIR/dockerd.self.pid" --host "unix://$DOCKER_SOCK"
+  ensure_daemon dockerd "${args[@]}"
   wait_until dockerd 60 docker_healthy
 }
 

@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"{{module}}/internal/buildinfo"
+	"{{module}}/internal/client"
 	"{{module}}/internal/config"
 	"{{module}}/internal/metrics"
 	"{{module}}/internal/server"
+	greeterv1 "{{module}}/proto/greeter/v1"
 )
 
 const serviceName = "{{name}}"
@@ -64,8 +66,22 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return err
 	}
 
+	// Calls to other services resolve through xDS (Istio's proxyless gRPC) when a bootstrap is configured, else DNS.
+	xds := client.XDSEnabled(os.LookupEnv)
+	var opts []server.Option
+	if cfg.NextHop != "" {
+		conn, err := client.Dial(cfg.NextHop, xds)
+		if err != nil {
+			grpcListener.Close()
+			metricsListener.Close()
+			return err
+		}
+		defer conn.Close()
+		opts = append(opts, server.WithNext(greeterv1.NewGreeterServiceClient(conn)))
+	}
+
 	m := metrics.New()
-	srv := server.New(logger, m)
+	srv := server.New(logger, m, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	metricsServer := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -78,7 +94,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		}
 	}()
 	logger.Info("started", "version", buildinfo.Version, "commit", buildinfo.GitCommit,
-		"grpc_port", cfg.GRPCPort, "metrics_port", cfg.MetricsPort)
+		"grpc_port", cfg.GRPCPort, "metrics_port", cfg.MetricsPort, "xds", xds, "next_hop", cfg.NextHop)
 
 	select {
 	case err := <-errs:

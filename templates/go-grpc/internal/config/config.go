@@ -20,6 +20,9 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain after SIGTERM (SHUTDOWN_TIMEOUT, default 20s);
 	// keep it below the pod's terminationGracePeriodSeconds.
 	ShutdownTimeout time.Duration
+	// NextHop is the host:port of another GreeterService that SayHello passes each call on to, with the request's
+	// routing context (NEXT_HOP, default none: answer here). See internal/client for how it is resolved.
+	NextHop string
 }
 
 // Load reads the configuration through lookup (os.LookupEnv in main) and reports every bad value at once.
@@ -43,6 +46,9 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			errs = append(errs, fmt.Errorf("SHUTDOWN_TIMEOUT=%q: want a positive duration such as 20s", v))
 		}
 		cfg.ShutdownTimeout = d
+	}
+	if v, ok := lookup("NEXT_HOP"); ok {
+		cfg.NextHop = v
 	}
 	if cfg.GRPCPort != 0 && cfg.GRPCPort == cfg.MetricsPort {
 		errs = append(errs, fmt.Errorf("GRPC_PORT and METRICS_PORT are both %d: they must differ", cfg.GRPCPort))

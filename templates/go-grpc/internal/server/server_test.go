@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -21,18 +22,18 @@ import (
 )
 
 // dial starts the real server on an in-memory listener and returns a client connection to it.
-func dial(t *testing.T) (*Server, *grpc.ClientConn) {
+func dial(t *testing.T, opts ...Option) (*Server, *grpc.ClientConn) {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
-	srv := New(slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New())
+	srv := New(slog.New(slog.NewTextHandler(io.Discard, nil)), metrics.New(), opts...)
 	go func() { _ = srv.GRPC.Serve(lis) }()
 	t.Cleanup(srv.GRPC.Stop)
 
-	opts := append(routing.DialOptions(),
+	dialOpts := append(routing.DialOptions(),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 	)
-	conn, err := grpc.NewClient("passthrough:///bufnet", opts...)
+	conn, err := grpc.NewClient("passthrough:///bufnet", dialOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +74,24 @@ func TestRoutingKeyReachesTheHandler(t *testing.T) {
 	}
 	if resp.GetRoute() != "bob" {
 		t.Fatalf("route = %q, want bob", resp.GetRoute())
+	}
+}
+
+func TestNextHopGetsTheCallWithTheRoutingKey(t *testing.T) {
+	_, backConn := dial(t)
+	_, conn := dial(t, WithNext(greeterv1.NewGreeterServiceClient(backConn)))
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "baggage", "devloop-route=alice")
+	var header metadata.MD
+	resp, err := greeterv1.NewGreeterServiceClient(conn).SayHello(ctx, &greeterv1.SayHelloRequest{Name: "Ada"}, grpc.Header(&header))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The answer is the next hop's, and the routing key travelled with the call.
+	if resp.GetMessage() != "Hello, Ada!" || resp.GetRoute() != "alice" {
+		t.Fatalf("response = %v", resp)
+	}
+	if served := header.Get(ServedByHeader); len(served) != 1 || !strings.Contains(served[0], " > ") {
+		t.Fatalf("%s = %v, want two hops", ServedByHeader, served)
 	}
 }
 

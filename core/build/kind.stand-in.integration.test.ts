@@ -64,7 +64,8 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-describe('kindLoad', () => {
+// The same code against the real kind node: e2e/kind/load.test.ts.
+describe('kindLoad against a stand-in node container (not kind)', () => {
   it('imports the image into every node of the cluster with the node snapshotter, and skips nodes that have it', async () => {
     const progress: string[] = [];
     const first = await kindLoad(docker, cluster, image, (m) => progress.push(m));
