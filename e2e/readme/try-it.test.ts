@@ -60,7 +60,13 @@ describe("the README's Try it in one minute", () => {
   });
 
   afterAll(async () => {
-    if (up && up.exitCode === null) up.kill('SIGKILL');
+    if (up && up.exitCode === null) {
+      // Ctrl-C, as the reader would; then make sure.
+      const exited = new Promise((r) => up!.once('exit', r));
+      process.kill(-up.pid!, 'SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (up.exitCode === null) process.kill(-up.pid!, 'SIGKILL');
+    }
     // Whatever the steps left running: the cluster deployment and the local container.
     for (const args of [['down'], ['down', '--target', 'docker']]) spawnSync('devloop', args, { cwd, env: env(), stdio: 'ignore' });
     rmSync(work, { recursive: true, force: true });
@@ -70,9 +76,11 @@ describe("the README's Try it in one minute", () => {
     const steps = tryItSteps(readFileSync(path.join(repoRoot, 'README.md'), 'utf8'));
     expect(steps.length).toBeGreaterThan(5);
     for (const step of steps) {
+      console.log(`README step: ${step.command}${step.expect ? `  (expecting ${step.expect})` : ''}`);
       if (/^devloop up\b/.test(step.command)) {
         upOutput = '';
-        up = spawn('sh', ['-c', step.command], { cwd, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+        // A process group of its own, as a terminal's foreground job: Ctrl-C reaches every process in it.
+        up = spawn('sh', ['-c', step.command], { cwd, env: env(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
         up.stdout!.on('data', (c: Buffer) => (upOutput += c.toString()));
         up.stderr!.on('data', (c: Buffer) => (upOutput += c.toString()));
         continue;
@@ -80,7 +88,7 @@ describe("the README's Try it in one minute", () => {
       if (up && up.exitCode === null && /^devloop\b/.test(step.command)) {
         // The README says: Ctrl-C in the first terminal, then the next command.
         const exited = new Promise((r) => up!.once('exit', r));
-        up.kill('SIGINT');
+        process.kill(-up.pid!, 'SIGINT');
         await exited;
       }
       const deadline = Date.now() + (step.expect ? 240_000 : 120_000);
