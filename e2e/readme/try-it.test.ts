@@ -33,6 +33,18 @@ function tryItSteps(readme: string): Step[] {
   return steps;
 }
 
+/** Still running: neither exited nor ended by a signal. */
+const running = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
+
+/** A signal to the whole job (its process group), as a terminal sends Ctrl-C; a group already gone is fine. */
+function signalGroup(p: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-p.pid!, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 describe("the README's Try it in one minute", () => {
   const developer = uniqueName('e2e-readme');
   let work: string;
@@ -60,12 +72,12 @@ describe("the README's Try it in one minute", () => {
   });
 
   afterAll(async () => {
-    if (up && up.exitCode === null) {
+    if (up && running(up)) {
       // Ctrl-C, as the reader would; then make sure.
       const exited = new Promise((r) => up!.once('exit', r));
-      process.kill(-up.pid!, 'SIGINT');
+      signalGroup(up, 'SIGINT');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (up.exitCode === null) process.kill(-up.pid!, 'SIGKILL');
+      if (running(up)) signalGroup(up, 'SIGKILL');
     }
     // Whatever the steps left running: the cluster deployment and the local container.
     for (const args of [['down'], ['down', '--target', 'docker']]) spawnSync('devloop', args, { cwd, env: env(), stdio: 'ignore' });
@@ -85,10 +97,10 @@ describe("the README's Try it in one minute", () => {
         up.stderr!.on('data', (c: Buffer) => (upOutput += c.toString()));
         continue;
       }
-      if (up && up.exitCode === null && /^devloop\b/.test(step.command)) {
+      if (up && running(up) && /^devloop\b/.test(step.command)) {
         // The README says: Ctrl-C in the first terminal, then the next command.
         const exited = new Promise((r) => up!.once('exit', r));
-        process.kill(-up.pid!, 'SIGINT');
+        signalGroup(up, 'SIGINT');
         await exited;
       }
       const deadline = Date.now() + (step.expect ? 240_000 : 120_000);
