@@ -40,7 +40,8 @@ const namespace = `syncdemo-${developer}`;
 const infra: Record<string, string> = {};
 for (const line of execFileSync('bash', [path.join(repoRoot, 'e2e/infra/infra.sh'), 'env'], { encoding: 'utf8' }).split('\n')) {
   const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
+  // PATH's `$PATH` tail stands for this process's own PATH.
+  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2').replace('$PATH', process.env.PATH ?? '');
 }
 const env = { ...process.env, ...infra, DEVLOOP_DEVELOPER: developer, NO_COLOR: '1' };
 const git = (...a: string[]) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@devloop.invalid', ...a], { cwd: dir, stdio: 'pipe' });

@@ -29,7 +29,8 @@ const cli = path.join(repoRoot, 'bin/devloop.js');
 const infra: Record<string, string> = {};
 for (const line of execFileSync('bash', [path.join(repoRoot, 'e2e/infra/infra.sh'), 'env'], { encoding: 'utf8' }).split('\n')) {
   const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
+  // PATH's `$PATH` tail stands for this process's own PATH.
+  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2').replace('$PATH', process.env.PATH ?? '');
 }
 const developer = 'bench';
 const project = 'benchup';

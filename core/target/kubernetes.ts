@@ -419,18 +419,21 @@ export class KubernetesTarget implements Target {
   }
 }
 
-/** How often the namespace is read to notice that it was deleted (one GET; cheap at idle). */
-const NAMESPACE_CHECK_MS = 2_000;
+/** How long to wait before watching the namespace again after the watch ended (API server restart, timeout). */
+const NAMESPACE_REWATCH_MS = 1_000;
 
 /**
- * Notices the developer's namespace being deleted under a running loop: says so once while it terminates, and
- * again when it is gone (then the loop deploys everything again, which recreates it).
+ * Notices the developer's namespace being deleted under a running loop, through a watch on that one namespace (no
+ * polling: an idle loop costs nothing): says so once while it terminates, and again when it is gone (then the loop
+ * deploys everything again, which recreates it). A watch that ends is opened again, after reading the namespace, so
+ * a deletion while it was down is noticed too.
  */
 class NamespaceWatch {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private abort: AbortController | undefined;
+  private retry: NodeJS.Timeout | undefined;
   private closed = false;
-  private state: 'present' | 'terminating' | 'gone' = 'present';
+  /** Unknown until first read: what is there when the loop starts following is where it starts, not a loss. */
+  private state: 'unknown' | 'present' | 'terminating' | 'gone' = 'unknown';
 
   constructor(
     private readonly kube: Kube,
@@ -439,36 +442,57 @@ class NamespaceWatch {
   ) {}
 
   start(): void {
-    this.schedule();
+    this.retry = setTimeout(() => this.connect().catch((err: unknown) => this.failed(err)), 0);
   }
 
-  private schedule(): void {
+  private async connect(): Promise<void> {
     if (this.closed) return;
-    this.timer = setTimeout(() => {
-      this.running = this.check().finally(() => this.schedule());
-    }, NAMESPACE_CHECK_MS);
-  }
-
-  private async check(): Promise<void> {
-    let next: typeof this.state;
+    let resourceVersion: string | undefined;
     try {
       const ns = await this.kube.core.readNamespace({ name: this.namespace });
-      next = ns.metadata?.deletionTimestamp ? 'terminating' : 'present';
+      this.saw(ns.metadata?.deletionTimestamp ? 'terminating' : 'present');
+      resourceVersion = ns.metadata?.resourceVersion;
     } catch (err) {
-      if (!isNotFound(err)) return; // Unreachable for a moment: the pod follower reports that; no verdict on the namespace.
-      next = 'gone';
+      if (!isNotFound(err)) throw err;
+      this.saw('gone');
     }
+    const watch = new this.kube.lib.Watch(this.kube.config);
+    this.abort = await watch.watch(
+      '/api/v1/namespaces',
+      { fieldSelector: `metadata.name=${this.namespace}`, ...(resourceVersion ? { resourceVersion } : {}), allowWatchBookmarks: true },
+      (phase: string, ns: { metadata?: { deletionTimestamp?: unknown } }) => {
+        if (phase === 'DELETED') this.saw('gone');
+        else if (phase === 'ADDED' || phase === 'MODIFIED') this.saw(ns.metadata?.deletionTimestamp ? 'terminating' : 'present');
+      },
+      () => this.again(),
+    );
+  }
+
+  private failed(err: unknown): void {
+    // Unreachable for a moment: the pod follower reports that; try again, with no verdict on the namespace.
+    if (!this.closed && !isNotFound(err)) this.again();
+  }
+
+  private again(): void {
+    if (this.closed) return;
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => this.connect().catch((err: unknown) => this.failed(err)), NAMESPACE_REWATCH_MS);
+  }
+
+  private saw(next: 'present' | 'terminating' | 'gone'): void {
     if (this.closed || next === this.state) return;
+    const first = this.state === 'unknown';
     // Back to 'present' once the next pass has recreated it, so a second deletion is noticed too.
     this.state = next;
+    if (first) return;
     if (next === 'terminating') this.listener.onLost(`namespace ${this.namespace} is being deleted`, false);
     if (next === 'gone') this.listener.onLost(`namespace ${this.namespace} was deleted`, true);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
-    await this.running;
+    clearTimeout(this.retry);
+    this.abort?.abort();
   }
 }
 
