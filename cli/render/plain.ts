@@ -122,6 +122,20 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
       return [red(`${e.what}${e.redeploying ? '; deploying everything again' : ''}`)];
     case 'internal.error':
       return [red(`${e.message.split('\n')[0]} — stopping`)];
+    case 'swap.started':
+      return [green(`${svc(e.service)} swapped → ${e.ports.map((p) => `127.0.0.1:${p.local}${e.ports.length > 1 ? ` (port ${p.port})` : ''}`).join(', ')} (agent ${e.agent}, lease ${e.leaseSeconds} s); Ctrl-C restores`)];
+    case 'swap.traffic':
+      return opts.verbose ? [dim(`${svc(e.service)} ${e.connections} connection${e.connections === 1 ? '' : 's'} through the swap`)] : [];
+    case 'swap.refused':
+      return [red(`${svc(e.service)} ${e.message}`)];
+    case 'swap.reconnecting':
+      return [red(`${svc(e.service)} ${e.reason}; reconnecting to the agent`)];
+    case 'swap.reconnected':
+      return [green(`${svc(e.service)} swap reconnected to ${e.agent} after ${seconds(e.afterMs)}`)];
+    case 'swap.restored':
+      return [`${svc(e.service)} restored in ${e.namespace}${e.by === 'cluster' ? ' by the cluster' : ''}: ${e.reason}`];
+    case 'swap.failed':
+      return [red(`${svc(e.service)} swap: ${e.message}`)];
   }
 }
 

@@ -75,7 +75,27 @@ export type EngineEvent =
   /** What the services run in was removed behind devloop's back; `redeploying` once it is gone and being recreated. */
   | { type: 'environment.lost'; at: number; what: string; redeploying: boolean }
   /** A bug in devloop (an error nobody handled): the command stops cleanly after it. */
-  | { type: 'internal.error'; at: number; message: string };
+  | { type: 'internal.error'; at: number; message: string }
+  // Swap (core/swap): a Service's traffic carried to a process on the developer's machine.
+  | { type: 'swap.started'; at: number; service: string; namespace: string; mode: 'global'; ports: SwapPortEvent[]; agent: string; leaseSeconds: number }
+  /** Connections carried through the tunnel so far (at most about once a second). */
+  | { type: 'swap.traffic'; at: number; service: string; connections: number }
+  /** A connection from the cluster found nothing listening on the local port (the caller got a reset); repeated at most every 5 s. */
+  | { type: 'swap.refused'; at: number; service: string; local: number; message: string }
+  /** The tunnel or the agent went away; devloop is reconnecting (to the agent the cluster recreates). */
+  | { type: 'swap.reconnecting'; at: number; service: string; reason: string }
+  | { type: 'swap.reconnected'; at: number; service: string; agent: string; afterMs: number }
+  /** The Service is back as it was. `by`: devloop itself, or the cluster (the agent, after the lease ran out). */
+  | { type: 'swap.restored'; at: number; service: string; namespace: string; by: 'devloop' | 'cluster'; reason: string }
+  | { type: 'swap.failed'; at: number; service: string; message: string };
+
+/** A swapped Service port and the local port it reaches. */
+export interface SwapPortEvent {
+  port: number;
+  targetPort: number;
+  local: number;
+  name?: string;
+}
 
 /** What one batch of file changes means for one service. */
 export interface LoopDecision {
@@ -99,6 +119,8 @@ const EVENT_TYPE_RECORD: Record<EngineEventType, true> = {
   'pass.finished': true, 'config.reloaded': true, 'config.failed': true, 'sync.connected': true, 'sync.disconnected': true,
   'sync.finished': true, 'sync.refused': true, 'sync.failed': true, 'sync.command': true, 'forward.ready': true,
   'forward.failed': true, 'log.line': true, 'loop.stopped': true, 'internal.error': true, 'environment.lost': true,
+  'swap.started': true, 'swap.traffic': true, 'swap.refused': true, 'swap.reconnecting': true, 'swap.reconnected': true,
+  'swap.restored': true, 'swap.failed': true,
 };
 
 /** The event types this build knows: renderers treat any other type as one added later (shown generically). */

@@ -26,6 +26,7 @@ import { transformObjects } from '../deploy/transform.js';
 import type { ServicePods } from '../forward/pods.js';
 import type { PortForward } from '../forward/portforward.js';
 import type { BuildSkipReason, TargetKind } from '../engine/events.js';
+import type { SwapContext } from '../swap/session.js';
 import type {
   Deployable,
   Deployed,
@@ -100,6 +101,10 @@ export class KubernetesTarget implements Target {
 
   imageRef(image: string, version: string): string {
     return this.delivery.imageRef(image, version);
+  }
+
+  swapContext(ctx: TargetContext, report: Reporter): SwapContext {
+    return { kube: this.kube, namespace: this.namespace, owner: ownerOf(ctx), delivery: this.delivery, report };
   }
 
   imageAtTarget(ref: string): Promise<BuildSkipReason | undefined> {

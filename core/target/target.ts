@@ -2,6 +2,7 @@ import type { ProjectConfig, ServiceConfig } from '../config/types.js';
 import type { BuildSkipReason, EngineEventInput, TargetKind } from '../engine/events.js';
 import type { LogFollow } from '../forward/logs.js';
 import type { SyncTransport } from '../sync/transport.js';
+import type { SwapContext } from '../swap/session.js';
 
 /**
  * Where devloop runs services: local Docker, a kind cluster, or a cluster fed through a registry. The engine talks
@@ -45,6 +46,11 @@ export interface Target {
   forward(ctx: TargetContext, service: ServiceConfig, report: Reporter): Promise<Forwarder>;
   /** Restarts the service's running instances from their image (a forced rebuild of an unchanged version). */
   restart(ctx: TargetContext, service: string): Promise<void>;
+  /**
+   * Swaps (core/swap): a Service's traffic carried to a process on the developer's machine. Only targets that run
+   * services in a cluster have them; undefined elsewhere.
+   */
+  swapContext?(ctx: TargetContext, report: Reporter): SwapContext;
 }
 
 export interface TargetDescription {

@@ -1,0 +1,523 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type * as k8s from '@kubernetes/client-node';
+import { isNotFound, kubeCallFailed, statusCode, type Kube } from '../deploy/kube.js';
+import { ownerLabels, type Owner } from '../deploy/labels.js';
+import { UserError } from '../errors.js';
+import type { ImageDelivery } from '../target/kubernetes.js';
+import type { Reporter } from '../target/target.js';
+import { DEFAULT_AGENT_BASE, ensureAgentImage, AGENT_REPOSITORY } from './image.js';
+import { coordination, holderIdentity, isExpired, LEASE_SECONDS, leaseObject, listSwaps, microTime, readSwap, recordOf, RENEW_EVERY_MS, swapName, type SwapRecord } from './lease.js';
+import { planSwap, SWAP_AGENT_LABEL, type PortRequest, type SwapPlan } from './resolve.js';
+import { TunnelClient } from './tunnel.js';
+
+/** The port the agent takes tunnels on, on its loopback interface only. */
+export const CONTROL_PORT = 7_070;
+const FIELD_MANAGER = 'devloop-swap';
+
+/** Where swaps happen: a namespace of a cluster, for one owner, with the target's way of delivering images. */
+export interface SwapContext {
+  kube: Kube;
+  namespace: string;
+  owner: Owner;
+  delivery: Pick<ImageDelivery, 'imageRef' | 'imageAtTarget' | 'deliver'>;
+  report: Reporter;
+}
+
+export interface SwapRequest {
+  /** A Service, a devloop service, or a workload with a Service in front of it. */
+  name: string;
+  ports: PortRequest[];
+  /** Replace this developer's own swap of the same Service that is still within its lease (its devloop is gone). */
+  takeOver?: boolean;
+  /** The image the agent is built FROM (needs node). */
+  agentBase?: string;
+  signal?: AbortSignal;
+}
+
+/** How a swap ended when nobody asked it to stop. */
+export interface SwapEnd {
+  reason: string;
+  by: 'devloop' | 'cluster';
+}
+
+const agentSelectorOf = (name: string) => ({ [SWAP_AGENT_LABEL]: name });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function jsonPatchOptions(kube: Kube) {
+  return kube.lib.setHeaderOptions('Content-Type', kube.lib.PatchStrategy.JsonPatch);
+}
+
+/**
+ * Points the Service back at its own pods: the selector is replaced with the one recorded before the swap, and
+ * only while it still is the agent's (a JSON Patch `test`), so a Service someone changed since is left alone.
+ * Returns whether it changed it.
+ */
+export async function restoreService(kube: Kube, namespace: string, service: string, agentSelector: Record<string, string>, selector: Record<string, string>): Promise<boolean> {
+  try {
+    await kube.core.patchNamespacedService(
+      {
+        name: service,
+        namespace,
+        fieldManager: FIELD_MANAGER,
+        body: [
+          { op: 'test', path: '/spec/selector', value: agentSelector },
+          { op: 'replace', path: '/spec/selector', value: selector },
+        ],
+      },
+      jsonPatchOptions(kube),
+    );
+    return true;
+  } catch (err) {
+    // 422: the selector is no longer the agent's (restored already, or changed by someone): nothing to put back.
+    if (isNotFound(err) || statusCode(err) === 422) return false;
+    throw kubeCallFailed(`restoring the selector of Service ${service}`, err);
+  }
+}
+
+/**
+ * Undoes a swap from its record: the Service's selector back, then the Lease deleted in the foreground, which
+ * takes the agent, its ServiceAccount, Role and RoleBinding with it (they are owned by the Lease); waits until
+ * the Lease is gone so that nothing of the swap is left when this returns.
+ */
+export async function undoSwap(kube: Kube, record: Pick<SwapRecord, 'name' | 'namespace' | 'service' | 'selector' | 'agentSelector'>, uid?: string): Promise<void> {
+  if (Object.keys(record.selector).length > 0) await restoreService(kube, record.namespace, record.service, record.agentSelector, record.selector);
+  const api = coordination(kube);
+  try {
+    await api.deleteNamespacedLease({
+      name: record.name,
+      namespace: record.namespace,
+      body: { propagationPolicy: 'Foreground', gracePeriodSeconds: 0, ...(uid ? { preconditions: { uid } } : {}) },
+    });
+  } catch (err) {
+    if (isNotFound(err) || statusCode(err) === 409) return;
+    throw kubeCallFailed(`deleting Lease ${record.name}`, err);
+  }
+  // The agent's pod stops within its 2 s grace period; the foreground deletion ends when its dependents are gone.
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      await api.readNamespacedLease({ name: record.name, namespace: record.namespace });
+    } catch (err) {
+      if (isNotFound(err)) return;
+    }
+    await sleep(250);
+  }
+}
+
+/** Restores this developer's swaps in the namespace whose Lease ran out (their devloop died); returns them. */
+export async function restoreExpiredSwaps(kube: Kube, namespace: string, owner: Owner, report: Reporter): Promise<SwapRecord[]> {
+  const mine = (await listSwaps(kube, namespace)).filter((r) => r.developer === ownerLabels(owner)['devloop.dev/developer'] && isExpired(r));
+  for (const r of mine) {
+    await undoSwap(kube, r, r.uid);
+    report({ type: 'swap.restored', service: r.service, namespace, by: 'devloop', reason: `its lease ran out at ${r.expiresAt ?? 'an unknown time'} (devloop stopped without restoring it)` });
+  }
+  return mine;
+}
+
+/** "alice@laptop until 12:01:02 (renewed 3 s ago)". */
+export function describeHolder(r: SwapRecord, now = Date.now()): string {
+  const until = r.expiresAt ? new Date(r.expiresAt).toISOString().slice(11, 19) : '?';
+  const ago = r.renewedAt ? `, renewed ${Math.max(0, Math.round((now - new Date(r.renewedAt).getTime()) / 1000))} s ago` : '';
+  return `${r.holder || r.developer} until ${until} UTC${ago}`;
+}
+
+/**
+ * One swap of a Service: the agent stands in for its pods and carries every connection through an authenticated
+ * tunnel to local ports, while devloop renews the Lease that keeps it alive. `stop()` restores the Service; if
+ * devloop dies instead, the agent does it when the Lease runs out.
+ */
+export class SwapSession {
+  private tunnel: TunnelClient | undefined;
+  /** Why the current tunnel closed, once it has. */
+  private tunnelLost: string | undefined;
+  private stopping = false;
+  private readonly stopSignal = new AbortController();
+  private readonly loops: Promise<void>[] = [];
+  private endResolve!: (end: SwapEnd) => void;
+  /** Settles when the swap ended without stop() (its lease was lost, its agent could not be brought back). */
+  readonly ended: Promise<SwapEnd> = new Promise((resolve) => (this.endResolve = resolve));
+  private lastRefusedReport = 0;
+  private reportedConnections = 0;
+  private connectionsBefore = 0;
+
+  private constructor(
+    private readonly ctx: SwapContext,
+    readonly plan: SwapPlan,
+    readonly name: string,
+    private readonly secret: Buffer,
+    private leaseUid: string,
+  ) {}
+
+  get service(): string {
+    return this.plan.serviceName;
+  }
+
+  /** Connections carried through the tunnel since the swap began. */
+  get connections(): number {
+    return this.connectionsBefore + (this.tunnel?.connections ?? 0);
+  }
+
+  static async start(ctx: SwapContext, req: SwapRequest): Promise<SwapSession> {
+    const { kube, namespace, owner, report } = ctx;
+    await restoreExpiredSwaps(kube, namespace, owner, report);
+    let plan = await planSwap(kube, namespace, owner.project, req.name, req.ports);
+    const existing = await readSwap(kube, namespace, plan.serviceName);
+    if (existing) {
+      const mine = existing.developer === ownerLabels(owner)['devloop.dev/developer'];
+      if (!mine) {
+        throw new UserError(`${plan.serviceName} is swapped by ${describeHolder(existing)}`, {
+          hint: isExpired(existing) ? 'its lease ran out: the cluster is restoring it; try again in a few seconds' : 'ask them to stop it (devloop swap --stop), or wait until their lease runs out',
+        });
+      }
+      if (!isExpired(existing) && !req.takeOver) {
+        throw new UserError(`you already swap ${plan.serviceName} from ${describeHolder(existing)}`, {
+          hint: 'stop that devloop, or pass --take-over if it is gone (crashed, another terminal closed)',
+        });
+      }
+      await undoSwap(kube, existing, existing.uid);
+      report({ type: 'swap.restored', service: plan.serviceName, namespace, by: 'devloop', reason: isExpired(existing) ? 'its lease ran out' : 'taken over' });
+      plan = await planSwap(kube, namespace, owner.project, req.name, req.ports);
+    }
+    if (plan.selector[SWAP_AGENT_LABEL]) {
+      throw new UserError(`Service ${plan.serviceName} still points at a swap agent, and no swap of it is recorded`, {
+        hint: `put its selector back with devloop up (or kubectl apply of its manifest), then swap again`,
+      });
+    }
+
+    // The agent's image: built on first use, delivered as the target delivers services.
+    const base = req.agentBase ?? process.env.DEVLOOP_SWAP_AGENT_BASE ?? DEFAULT_AGENT_BASE;
+    const image = await ensureAgentImage(base, (tag) => ctx.delivery.imageRef(AGENT_REPOSITORY, tag), report, plan.serviceName);
+    if (!(await ctx.delivery.imageAtTarget(image.ref))) await ctx.delivery.deliver(plan.serviceName, image.ref, report);
+    req.signal?.throwIfAborted();
+
+    const name = swapName(plan.serviceName);
+    const agentSelector = agentSelectorOf(name);
+    // Only this process holds the secret; the agent is given its digest.
+    const secret = randomBytes(32);
+    let lease: k8s.V1Lease;
+    try {
+      lease = await coordination(kube).createNamespacedLease({ namespace, body: leaseObject(owner, namespace, plan.serviceName, plan.selector, agentSelector, plan.ports) });
+    } catch (err) {
+      if (statusCode(err) === 409) {
+        const holder = await readSwap(kube, namespace, plan.serviceName);
+        throw new UserError(`${plan.serviceName} was swapped a moment ago by ${holder ? describeHolder(holder) : 'someone else'}`, { hint: 'wait until it is stopped' });
+      }
+      throw kubeCallFailed(`creating Lease ${name}`, err);
+    }
+    const session = new SwapSession(ctx, plan, name, secret, lease.metadata!.uid!);
+    try {
+      session.loops.push(session.renewLoop());
+      await session.createAgent(lease, image.ref, secret, agentSelector);
+      const pod = await session.waitForAgentPod(60_000, req.signal);
+      await session.connect(pod);
+      // The switch: from now on the Service's traffic goes to the agent; the user's pods keep running untouched.
+      try {
+        await kube.core.patchNamespacedService(
+          {
+            name: plan.serviceName,
+            namespace,
+            fieldManager: FIELD_MANAGER,
+            body: [
+              { op: 'test', path: '/spec/selector', value: plan.selector },
+              { op: 'replace', path: '/spec/selector', value: agentSelector },
+            ],
+          },
+          jsonPatchOptions(kube),
+        );
+      } catch (err) {
+        if (statusCode(err) === 422) throw new UserError(`Service ${plan.serviceName} changed while the swap was being set up`, { hint: 'run the swap again' });
+        throw kubeCallFailed(`pointing Service ${plan.serviceName} at the swap agent`, err);
+      }
+      session.loops.push(session.superviseAgent());
+      report({
+        type: 'swap.started',
+        service: plan.serviceName,
+        namespace,
+        mode: 'global',
+        ports: plan.ports.map((p) => ({ port: p.port, targetPort: p.targetPort, local: p.local, ...(p.name ? { name: p.name } : {}) })),
+        agent: session.tunnel!.pod,
+        leaseSeconds: LEASE_SECONDS,
+      });
+      return session;
+    } catch (err) {
+      await session.teardown().catch(() => undefined); // The original error is the one to report.
+      throw err;
+    }
+  }
+
+  private async createAgent(lease: k8s.V1Lease, image: string, secret: Buffer, agentSelector: Record<string, string>): Promise<void> {
+    const { kube, namespace, owner } = this.ctx;
+    const ownerReferences: k8s.V1OwnerReference[] = [{ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name: lease.metadata!.name!, uid: lease.metadata!.uid! }];
+    const labels = { ...ownerLabels(owner), ...agentSelector };
+    const meta = { name: this.name, namespace, labels, ownerReferences };
+    const service = this.plan.serviceName;
+    const rbac = kube.config.makeApiClient(kube.lib.RbacAuthorizationV1Api);
+    const step = async (what: string, call: () => Promise<unknown>) => {
+      try {
+        await call();
+      } catch (err) {
+        throw kubeCallFailed(`creating ${what}`, err);
+      }
+    };
+    await step(`ServiceAccount ${this.name}`, () => kube.core.createNamespacedServiceAccount({ namespace, body: { metadata: meta } }));
+    // Exactly what the agent restores, and nothing else: the Service's selector and the swap's Lease.
+    await step(`Role ${this.name}`, () =>
+      rbac.createNamespacedRole({
+        namespace,
+        body: {
+          metadata: meta,
+          rules: [
+            { apiGroups: [''], resources: ['services'], resourceNames: [service], verbs: ['get', 'patch'] },
+            { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [this.name], verbs: ['get', 'delete'] },
+          ],
+        },
+      }),
+    );
+    await step(`RoleBinding ${this.name}`, () =>
+      rbac.createNamespacedRoleBinding({
+        namespace,
+        body: {
+          metadata: meta,
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: this.name },
+          subjects: [{ kind: 'ServiceAccount', name: this.name, namespace }],
+        },
+      }),
+    );
+    const ports = this.plan.ports;
+    const privileged = ports.some((p) => p.targetPort < 1024);
+    const portNames = new Map(
+      (this.plan.workload?.template.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => p.name).map((p) => [p.containerPort, p.name!] as const)),
+    );
+    const env: Record<string, string> = {
+      DEVLOOP_SWAP_NAMESPACE: namespace,
+      DEVLOOP_SWAP_SERVICE: service,
+      DEVLOOP_SWAP_LEASE: this.name,
+      DEVLOOP_SWAP_CONTROL_PORT: String(CONTROL_PORT),
+      DEVLOOP_SWAP_PORTS: [...new Set(ports.map((p) => p.targetPort))].join(','),
+      DEVLOOP_SWAP_SECRET_SHA256: createHash('sha256').update(secret).digest('hex'),
+      DEVLOOP_SWAP_ORIGINAL_SELECTOR: JSON.stringify(this.plan.selector),
+      DEVLOOP_SWAP_AGENT_SELECTOR: JSON.stringify(agentSelector),
+    };
+    await step(`Deployment ${this.name}`, () =>
+      kube.apps.createNamespacedDeployment({
+        namespace,
+        body: {
+          metadata: meta,
+          spec: {
+            replicas: 1,
+            selector: { matchLabels: agentSelector },
+            template: {
+              metadata: { labels },
+              spec: {
+                serviceAccountName: this.name,
+                automountServiceAccountToken: true,
+                enableServiceLinks: false,
+                terminationGracePeriodSeconds: 2,
+                ...(privileged ? { securityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] } } : {}),
+                containers: [
+                  {
+                    name: 'agent',
+                    image,
+                    imagePullPolicy: 'IfNotPresent',
+                    env: Object.entries(env).map(([name, value]) => ({ name, value })),
+                    ports: [...new Set(ports.map((p) => p.targetPort))].map((containerPort) => ({
+                      containerPort,
+                      ...(portNames.get(containerPort) ? { name: portNames.get(containerPort) } : {}),
+                    })),
+                    securityContext: { runAsNonRoot: true, runAsUser: 1000, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                    resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
+                  },
+                ],
+              },
+            },
+          },
+        },
+      }),
+    );
+  }
+
+  /** The agent's running pod (not being deleted); waits for one up to `timeoutMs`. */
+  private async waitForAgentPod(timeoutMs: number, signal?: AbortSignal): Promise<string> {
+    const { kube, namespace } = this.ctx;
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no pod yet';
+    while (Date.now() < deadline) {
+      signal?.throwIfAborted();
+      if (this.stopSignal.signal.aborted) throw new Error('the swap is stopping');
+      const pods = (await kube.core.listNamespacedPod({ namespace, labelSelector: `${SWAP_AGENT_LABEL}=${this.name}` })).items;
+      const running = pods.find((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running' && p.status.containerStatuses?.every((c) => c.ready));
+      if (running) return running.metadata!.name!;
+      const waiting = pods.flatMap((p) => p.status?.containerStatuses ?? []).find((c) => c.state?.waiting?.reason)?.state?.waiting;
+      if (waiting) {
+        last = `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+        if (/ErrImagePull|ImagePullBackOff|InvalidImageName/.test(waiting.reason ?? '')) break;
+      } else if (pods.length) last = pods[0]!.status?.phase ?? 'pending';
+      await sleep(300);
+    }
+    throw new UserError(`the swap agent for ${this.plan.serviceName} did not start (${last})`, {
+      hint: 'see kubectl describe pod -l devloop.dev/swap-agent in the namespace; the agent image must reach the cluster as the services’ images do',
+    });
+  }
+
+  private async connect(pod: string): Promise<void> {
+    const local = new Map(this.plan.ports.map((p) => [p.targetPort, p.local]));
+    const tunnel = new TunnelClient(this.ctx.kube, this.ctx.namespace, pod, CONTROL_PORT, local, {
+      onConnection: () => undefined,
+      onRefused: (_port, localPort, message) => {
+        if (Date.now() - this.lastRefusedReport < 5_000) return;
+        this.lastRefusedReport = Date.now();
+        this.ctx.report({ type: 'swap.refused', service: this.plan.serviceName, local: localPort, message: `${message}: the caller got a connection reset; start your process (the swap stays up)` });
+      },
+      onClosed: (reason) => {
+        if (this.tunnel === tunnel) this.tunnelLost = reason;
+      },
+    });
+    // The agent opens its control port a moment after it starts: a refused forward is retried briefly.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        await tunnel.open(this.secret);
+        break;
+      } catch (err) {
+        if (/refused the tunnel/.test((err as Error).message) || Date.now() > deadline) throw err;
+        await sleep(300);
+      }
+    }
+    if (this.tunnel) this.connectionsBefore += this.tunnel.connections;
+    this.tunnel = tunnel;
+    this.tunnelLost = undefined;
+  }
+
+  /** Renews the Lease; a Lease that is gone means the cluster ended the swap. */
+  private async renewLoop(): Promise<void> {
+    const api = coordination(this.ctx.kube);
+    let lastRenewed = Date.now();
+    while (!this.stopSignal.signal.aborted) {
+      await abortableSleep(RENEW_EVERY_MS, this.stopSignal.signal);
+      if (this.stopSignal.signal.aborted) return;
+      try {
+        await api.patchNamespacedLease(
+          { name: this.name, namespace: this.ctx.namespace, body: [{ op: 'test', path: '/metadata/uid', value: this.leaseUid }, { op: 'replace', path: '/spec/renewTime', value: microTime() }] },
+          jsonPatchOptions(this.ctx.kube),
+        );
+        lastRenewed = Date.now();
+      } catch (err) {
+        if (isNotFound(err) || statusCode(err) === 422) {
+          this.finish({ by: 'cluster', reason: 'its lease is gone: the swap was stopped elsewhere or ran out while devloop could not renew it' });
+          return;
+        }
+        if (Date.now() - lastRenewed > LEASE_SECONDS * 1000) {
+          this.ctx.report({ type: 'swap.failed', service: this.plan.serviceName, message: `could not renew the swap's lease for ${LEASE_SECONDS} s: the cluster restores the Service (${kubeCallFailed('renewing the lease', err).message})` });
+        }
+      }
+    }
+  }
+
+  /**
+   * Follows the agent: when the tunnel closes or its pod is being deleted, reconnects to the agent's current pod
+   * (the Deployment recreates a deleted one), and gives up after 30 s by restoring the Service.
+   */
+  private async superviseAgent(): Promise<void> {
+    const { kube, namespace, report } = this.ctx;
+    let lostSince: number | undefined;
+    while (!this.stopSignal.signal.aborted) {
+      await abortableSleep(500, this.stopSignal.signal);
+      if (this.stopSignal.signal.aborted) return;
+      this.reportTraffic();
+      let reason = this.tunnelLost;
+      if (!reason) {
+        try {
+          const pod = await kube.core.readNamespacedPod({ name: this.tunnel!.pod, namespace });
+          if (pod.metadata?.deletionTimestamp) reason = `the agent's pod ${this.tunnel!.pod} is being deleted`;
+        } catch (err) {
+          if (isNotFound(err)) reason = `the agent's pod ${this.tunnel!.pod} was deleted`;
+          // Other errors (the API briefly unreachable): the tunnel's own liveness check decides.
+        }
+      }
+      if (!reason) continue;
+      const since = (lostSince ??= Date.now());
+      report({ type: 'swap.reconnecting', service: this.plan.serviceName, reason });
+      this.tunnel!.close();
+      try {
+        const pod = await this.waitForAgentPod(Math.max(1_000, 30_000 - (Date.now() - since)), this.stopSignal.signal);
+        await this.connect(pod);
+        report({ type: 'swap.reconnected', service: this.plan.serviceName, agent: pod, afterMs: Date.now() - since });
+        lostSince = undefined;
+      } catch (err) {
+        if (this.stopSignal.signal.aborted) return;
+        if (Date.now() - since < 30_000) {
+          this.tunnelLost = (err as Error).message;
+          continue;
+        }
+        this.finish({ by: 'devloop', reason: `the agent could not be reached again within 30 s (${(err as Error).message})`, restore: true });
+        return;
+      }
+    }
+  }
+
+  private reportTraffic(): void {
+    const n = this.connections;
+    if (n !== this.reportedConnections) {
+      this.reportedConnections = n;
+      this.ctx.report({ type: 'swap.traffic', service: this.plan.serviceName, connections: n });
+    }
+  }
+
+  /** Ends the swap on its own (not through stop()). */
+  private finish(end: SwapEnd & { restore?: boolean }): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.stopSignal.abort();
+    void (async () => {
+      if (end.restore) await this.teardown().catch((err: unknown) => this.ctx.report({ type: 'swap.failed', service: this.plan.serviceName, message: (err as Error).message }));
+      else this.tunnel?.close();
+      this.ctx.report({ type: 'swap.restored', service: this.plan.serviceName, namespace: this.ctx.namespace, by: end.by, reason: end.reason });
+      this.endResolve({ by: end.by, reason: end.reason });
+    })();
+  }
+
+  /** Restores the Service and removes everything of the swap; waits until it is gone. */
+  async stop(reason = 'stopped'): Promise<void> {
+    if (this.stopping) {
+      await this.ended;
+      return;
+    }
+    this.stopping = true;
+    this.stopSignal.abort();
+    await this.teardown();
+    this.ctx.report({ type: 'swap.restored', service: this.plan.serviceName, namespace: this.ctx.namespace, by: 'devloop', reason });
+    this.endResolve({ by: 'devloop', reason });
+  }
+
+  private async teardown(): Promise<void> {
+    this.stopSignal.abort();
+    await Promise.allSettled(this.loops);
+    this.reportTraffic();
+    await undoSwap(
+      this.ctx.kube,
+      { name: this.name, namespace: this.ctx.namespace, service: this.plan.serviceName, selector: this.plan.selector, agentSelector: agentSelectorOf(this.name) },
+      this.leaseUid,
+    );
+    this.tunnel?.close();
+  }
+
+  /** The holder identity this devloop writes into the Lease. */
+  static holder(developer: string): string {
+    return holderIdentity(developer);
+  }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
+
+export { recordOf };
