@@ -14,6 +14,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ register
   status: { summary: 'show what runs where and whether it is current', load: () => import('./commands/status.js') },
   down: { summary: 'remove everything devloop deployed for you', load: () => import('./commands/down.js') },
   scaffold: { summary: 'create a new service from a template', load: () => import('./commands/scaffold.js') },
+  swap: { summary: "route a Service's traffic to a process on this machine", load: () => import('./commands/swap.js') },
 };
 
 /** Global options that take a value: their value is not the command name. */

@@ -92,13 +92,22 @@ export async function undoSwap(kube: Kube, record: Pick<SwapRecord, 'name' | 'na
     if (isNotFound(err) || statusCode(err) === 409) return;
     throw kubeCallFailed(`deleting Lease ${record.name}`, err);
   }
-  // The agent's pod stops within its 2 s grace period; the foreground deletion ends when its dependents are gone.
+  // The agent's pod stops within its 2 s grace period; the foreground deletion ends when its dependents are gone,
+  // and the pods (the Deployment's dependents' dependents) follow.
   const deadline = Date.now() + 30_000;
+  const labelSelector = `${SWAP_AGENT_LABEL}=${record.name}`;
   while (Date.now() < deadline) {
     try {
-      await api.readNamespacedLease({ name: record.name, namespace: record.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return;
+      const [lease, pods] = await Promise.all([
+        api.readNamespacedLease({ name: record.name, namespace: record.namespace }).then(
+          () => true,
+          (err: unknown) => !isNotFound(err),
+        ),
+        kube.core.listNamespacedPod({ namespace: record.namespace, labelSelector }),
+      ]);
+      if (!lease && pods.items.length === 0) return;
+    } catch {
+      // The API briefly unreachable: try again until the deadline.
     }
     await sleep(250);
   }
@@ -247,7 +256,10 @@ export class SwapSession {
 
   private async createAgent(lease: k8s.V1Lease, image: string, secret: Buffer, agentSelector: Record<string, string>): Promise<void> {
     const { kube, namespace, owner } = this.ctx;
-    const ownerReferences: k8s.V1OwnerReference[] = [{ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name: lease.metadata!.name!, uid: lease.metadata!.uid! }];
+    // Owned by the Lease: whoever deletes it (devloop, or the agent when it runs out) deletes the agent and its rights.
+    const ownerReferences: k8s.V1OwnerReference[] = [
+      { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name: lease.metadata!.name!, uid: lease.metadata!.uid!, blockOwnerDeletion: true },
+    ];
     const labels = { ...ownerLabels(owner), ...agentSelector };
     const meta = { name: this.name, namespace, labels, ownerReferences };
     const service = this.plan.serviceName;
