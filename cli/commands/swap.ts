@@ -81,7 +81,7 @@ export function register(program: Command): void {
 
       if (flags.stop) {
         const { planSwap } = await import('../../core/swap/resolve.js');
-        const plan = await planSwap(kube, namespace, session.project.name, service!, []).catch(() => undefined);
+        const plan = await planSwap(kube, namespace, session.project.name, service!, [], async (s) => (await lease.readSwap(kube, namespace, s))?.selector).catch(() => undefined);
         const record = await lease.readSwap(kube, namespace, plan?.serviceName ?? service!);
         if (!record) {
           process.stderr.write(`${service} is not swapped in ${namespace}: nothing to restore\n`);

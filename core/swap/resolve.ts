@@ -51,7 +51,15 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
  * workload), checks that devloop owns it and that the requested ports are its own, and maps every port to a local
  * one. Throws a user error naming what is wrong; reads only.
  */
-export async function planSwap(kube: Kube, namespace: string, project: string, name: string, requests: readonly PortRequest[]): Promise<SwapPlan> {
+export async function planSwap(
+  kube: Kube,
+  namespace: string,
+  project: string,
+  name: string,
+  requests: readonly PortRequest[],
+  /** The selector a swap recorded for a Service that is swapped now (its selector is the agent's). */
+  recordedSelector: (service: string) => Promise<Record<string, string> | undefined> = async () => undefined,
+): Promise<SwapPlan> {
   let services: k8s.V1Service[];
   try {
     services = (await kube.core.listNamespacedService({ namespace })).items;
@@ -73,7 +81,10 @@ export async function planSwap(kube: Kube, namespace: string, project: string, n
   if (!service) {
     const named = workloads.find((w) => w.name === name);
     if (named) {
-      const fronting = services.filter((s) => s.spec?.selector && Object.keys(s.spec.selector).length > 0 && matches(s.spec.selector, named.template.metadata?.labels));
+      const selectors = await Promise.all(
+        services.map(async (s) => (s.spec?.selector?.[SWAP_AGENT_LABEL] ? ((await recordedSelector(s.metadata!.name!)) ?? s.spec.selector) : s.spec?.selector)),
+      );
+      const fronting = services.filter((_s, i) => selectors[i] && Object.keys(selectors[i]!).length > 0 && matches(selectors[i]!, named.template.metadata?.labels));
       if (fronting.length === 0) {
         throw new UserError(`${named.kind} ${name} in ${namespace} has no Service in front of it: nothing sends it traffic to swap`, {
           hint: 'add a Service that selects its pods, or run the process locally without swapping',
@@ -96,7 +107,8 @@ export async function planSwap(kube: Kube, namespace: string, project: string, n
       hint: 'deploy it with devloop up, or swap a service of this project',
     });
   }
-  const selector = service.spec?.selector ?? {};
+  let selector = service.spec?.selector ?? {};
+  if (selector[SWAP_AGENT_LABEL]) selector = (await recordedSelector(serviceName)) ?? selector;
   if (service.spec?.type === 'ExternalName' || Object.keys(selector).length === 0) {
     throw new UserError(`Service ${serviceName} has no pod selector: its traffic does not go to pods devloop could stand in for`, { hint: 'swap a Service that selects pods' });
   }

@@ -169,7 +169,8 @@ export class SwapSession {
   static async start(ctx: SwapContext, req: SwapRequest): Promise<SwapSession> {
     const { kube, namespace, owner, report } = ctx;
     await restoreExpiredSwaps(kube, namespace, owner, report);
-    let plan = await planSwap(kube, namespace, owner.project, req.name, req.ports);
+    const recorded = async (service: string) => (await readSwap(kube, namespace, service))?.selector;
+    let plan = await planSwap(kube, namespace, owner.project, req.name, req.ports, recorded);
     const existing = await readSwap(kube, namespace, plan.serviceName);
     if (existing) {
       const mine = existing.developer === ownerLabels(owner)['devloop.dev/developer'];
@@ -185,7 +186,7 @@ export class SwapSession {
       }
       await undoSwap(kube, existing, existing.uid);
       report({ type: 'swap.restored', service: plan.serviceName, namespace, by: 'devloop', reason: isExpired(existing) ? 'its lease ran out' : 'taken over' });
-      plan = await planSwap(kube, namespace, owner.project, req.name, req.ports);
+      plan = await planSwap(kube, namespace, owner.project, req.name, req.ports, recorded);
     }
     if (plan.selector[SWAP_AGENT_LABEL]) {
       throw new UserError(`Service ${plan.serviceName} still points at a swap agent, and no swap of it is recorded`, {
