@@ -335,6 +335,9 @@ async function main(): Promise<void> {
   for (;;) await new Promise((r) => setTimeout(r, 60_000));
 }
 
+// Deleted or evicted: leave at once, so that devloop's tunnel ends and it reconnects to the replacement.
+process.on('SIGTERM', () => process.exit(0));
+
 main().catch((err: unknown) => {
   log(`agent failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   process.exit(1);
