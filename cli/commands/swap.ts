@@ -17,6 +17,7 @@ interface SwapFlags extends CommonFlags {
   allNamespaces?: boolean;
   stop?: boolean;
   envFile?: string;
+  dotenv?: string;
   agentBase?: string;
 }
 
@@ -52,11 +53,15 @@ export function register(program: Command): void {
     .option('-A, --all-namespaces', 'with --list: in every namespace you may read')
     .option('--stop', 'restore the Service now (also your own swap left by a crash)')
     .option('--env-file <file>', 'write the workload’s environment to this dotenv file (mode 600)')
+    // Node.js exits before devloop starts when an argument `--env-file` names a file that does not exist yet
+    // (nodejs/node#54232, also after the script's name): --dotenv is the same option without that trap.
+    .option('--dotenv <file>', 'the same as --env-file, for a file that does not exist yet')
     .option('--agent-base <image>', 'image with node to build the swap agent FROM (default node:24-slim, or DEVLOOP_SWAP_AGENT_BASE)')
     .option('--json', 'print one JSON object per event')
     .action(async (service: string | undefined, command: string[], flags: SwapFlags) => {
       if (flags.personal && flags.global) throw new UserError('--personal and --global exclude each other', { hint: 'pick one mode' });
       if (!flags.list && !service) throw new UserError('which service to swap?', { hint: 'devloop swap <service> (devloop swap --list shows the swaps)' });
+      const envFile = flags.dotenv ?? flags.envFile;
       const { parsePortRequests } = await import('../../core/swap/resolve.js');
       // Checked before anything is loaded or changed.
       const ports = parsePortRequests(flags.port);
@@ -124,11 +129,11 @@ export function register(program: Command): void {
       let child: ReturnType<typeof spawn> | undefined;
       let closeEnvironment: (() => Promise<void>) | undefined;
       try {
-        if (command.length > 0 || flags.envFile) {
+        if (command.length > 0 || envFile) {
           const { localEnvironment, toDotenv } = await import('../../core/swap/env.js');
           const local = await localEnvironment(kube, active.plan);
           closeEnvironment = local.close;
-          if (flags.envFile) await writeFile(flags.envFile, toDotenv(local.env), { mode: 0o600 });
+          if (envFile) await writeFile(envFile, toDotenv(local.env), { mode: 0o600 });
           if (command.length > 0) {
             child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, ...local.env } });
           }

@@ -223,7 +223,7 @@ export class SwapProcess {
   private readonly child: ChildProcess;
 
   constructor(fixture: Pick<Fixture, 'repo' | 'namespace'>, developer: string, args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [path.join(repoRoot, 'bin/devloop.js'), 'swap', ...args, '--namespace', fixture.namespace, '--json'], {
+    this.child = spawn(process.execPath, [path.join(repoRoot, 'bin/devloop.js'), 'swap', '--namespace', fixture.namespace, '--json', ...args], {
       cwd: fixture.repo,
       env: devloopEnv(developer, { NO_COLOR: '1', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
