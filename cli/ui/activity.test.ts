@@ -50,15 +50,15 @@ describe('Activity', () => {
     const { activity } = recorded();
     const later = (e: Record<string, unknown>) => activity.record({ at: 1, ...e } as unknown as EngineEvent);
     later({ type: 'pod.log', service: 'web', pod: 'web-1', line: 'listening on :3000' });
-    later({ type: 'swap.failed', service: 'web', message: 'connection reset', attempt: 3 });
+    later({ type: 'mirror.failed', service: 'web', message: 'connection reset', attempt: 3 });
     later({ type: 'tunnel.opened', service: 'web', local: 3000 });
     expect(activity.tail('web', 10).map((l) => [l.kind, l.text])).toEqual([
       ['out', 'listening on :3000'],
-      ['error', 'swap.failed message=connection reset attempt=3'],
+      ['error', 'mirror.failed message=connection reset attempt=3'],
       ['event', 'tunnel.opened local=3000'],
     ]);
-    expect(activity.service('web').lastError).toBe('swap failed: connection reset');
-    later({ type: 'swap.ready', service: 'web' });
+    expect(activity.service('web').lastError).toBe('mirror failed: connection reset');
+    later({ type: 'mirror.ready', service: 'web' });
     expect(activity.service('web').lastError).toBeUndefined();
   });
 
