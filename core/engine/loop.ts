@@ -18,6 +18,7 @@ import type { EngineCommands } from './commands.js';
 import { initialControl, logsToOpen, nextPass, reduceControl, syncChanges, type ControlAction, type ControlState } from './control.js';
 import type { EngineBus } from './state.js';
 import { TaskGroup } from './tasks.js';
+import { SwapToggles } from '../swap/toggle.js';
 import { upOnce, type UpOptions } from './up.js';
 import { contentVersions } from './versions.js';
 
@@ -106,6 +107,8 @@ class DevLoop {
   private readonly abort = new AbortController();
   private readonly tasks: TaskGroup;
   private stopping: Promise<void> | undefined;
+  /** Services swapped from the dashboard; restored when the loop stops. */
+  private readonly swaps: SwapToggles;
 
   constructor(
     private readonly bus: EngineBus,
@@ -115,13 +118,12 @@ class DevLoop {
     this.versions = opts.versions;
     this.stopped = new Promise((r) => (this.resolveStopped = r));
     this.tasks = new TaskGroup((what, err) => this.emit({ type: 'warning', message: `${what}: ${oneLine(err)}` }));
+    this.swaps = new SwapToggles(opts.target, () => this.ctx, (e) => this.emit(e));
     this.commands = {
       rebuild: (service) => this.requestRebuild([service]),
       rebuildAll: () => this.requestRebuild(this.project.services.map((s) => s.name)),
       setWatching: (on) => this.setWatching(on),
-      swap: () => {
-        throw new UserError('swap is not available yet', { hint: 'it arrives with `devloop swap`' });
-      },
+      swap: (service) => this.swaps.toggle(service),
       stop: (o) => this.stop(o?.cleanup ?? false),
     };
   }
@@ -408,6 +410,7 @@ class DevLoop {
     this.abort.abort();
     try {
       await this.boundedStep('closing the file watcher', this.watcher?.close());
+      await this.boundedStep('restoring swapped services', this.swaps.stopAll());
       await this.boundedStep('closing syncs, port-forwards and log streams', this.teardown());
       await this.boundedStep('finishing the running pass and background work', this.tasks.settled());
       // What the first pass opened while it was being stopped (it checks between steps, not inside them).

@@ -25,12 +25,33 @@ export interface SwapRecord {
   selector: Record<string, string>;
   agentSelector: Record<string, string>;
   ports: SwappedPort[];
+  /** The Service's managedFields before the swap. */
+  managedFields?: ManagedFieldsEntry[];
   since: string;
   renewedAt?: string;
   /** When the Lease runs out unless renewed (wall clock of whoever renewed it). */
   expiresAt?: string;
   uid: string;
   resourceVersion: string;
+}
+
+export interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  time?: string | Date;
+  [k: string]: unknown;
+}
+
+/**
+ * Whether nobody but the swap wrote the Service since `before` was recorded: the same writers (manager, operation,
+ * subresource, time) besides the swap's own entry. Only then may the recorded managedFields be put back.
+ */
+export function onlySwapWroteSince(before: readonly ManagedFieldsEntry[], now: readonly ManagedFieldsEntry[], swapManager: string): boolean {
+  const key = (e: ManagedFieldsEntry) => `${e.manager}|${e.operation}|${e.subresource ?? ''}|${e.time ? Math.floor(new Date(e.time).getTime() / 1000) : ''}`;
+  const a = before.filter((e) => e.manager !== swapManager).map(key).sort();
+  const b = now.filter((e) => e.manager !== swapManager).map(key).sort();
+  return a.length === b.length && a.every((k, i) => k === b[i]);
 }
 
 /** Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
@@ -40,7 +61,15 @@ export function microTime(d = new Date()): string {
 
 export const holderIdentity = (developer: string) => `${developer}@${os.hostname()}`;
 
-export function leaseObject(owner: Owner, namespace: string, service: string, selector: Record<string, string>, agentSelector: Record<string, string>, ports: SwappedPort[]): k8s.V1Lease {
+export function leaseObject(
+  owner: Owner,
+  namespace: string,
+  service: string,
+  selector: Record<string, string>,
+  agentSelector: Record<string, string>,
+  ports: SwappedPort[],
+  managedFields: unknown[] | undefined,
+): k8s.V1Lease {
   const now = microTime();
   return {
     apiVersion: 'coordination.k8s.io/v1',
@@ -55,6 +84,8 @@ export function leaseObject(owner: Owner, namespace: string, service: string, se
         [`${ANNOTATION}-selector`]: JSON.stringify(selector),
         [`${ANNOTATION}-agent-selector`]: JSON.stringify(agentSelector),
         [`${ANNOTATION}-ports`]: JSON.stringify(ports),
+        // Who managed which field of the Service before the swap, put back with the selector (see restoreService).
+        ...(managedFields ? { [`${ANNOTATION}-managed-fields`]: JSON.stringify(managedFields) } : {}),
       },
     },
     spec: {
@@ -90,6 +121,7 @@ export function recordOf(lease: k8s.V1Lease): SwapRecord | undefined {
     selector: parse(a[`${ANNOTATION}-selector`], {}),
     agentSelector: parse(a[`${ANNOTATION}-agent-selector`], {}),
     ports: parse(a[`${ANNOTATION}-ports`], []),
+    ...(a[`${ANNOTATION}-managed-fields`] ? { managedFields: parse<ManagedFieldsEntry[]>(a[`${ANNOTATION}-managed-fields`], []) } : {}),
     since: lease.spec?.acquireTime ? String(lease.spec.acquireTime as unknown) : (lease.metadata?.creationTimestamp?.toString() ?? ''),
     ...(renewed ? { renewedAt: renewed } : {}),
     ...(expires ? { expiresAt: expires } : {}),

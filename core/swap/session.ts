@@ -6,7 +6,7 @@ import { UserError } from '../errors.js';
 import type { ImageDelivery } from '../target/kubernetes.js';
 import type { Reporter } from '../target/target.js';
 import { DEFAULT_AGENT_BASE, ensureAgentImage, AGENT_REPOSITORY } from './image.js';
-import { coordination, holderIdentity, isExpired, LEASE_SECONDS, leaseObject, listSwaps, microTime, readSwap, recordOf, RENEW_EVERY_MS, swapName, type SwapRecord } from './lease.js';
+import { coordination, holderIdentity, onlySwapWroteSince, type ManagedFieldsEntry, isExpired, LEASE_SECONDS, leaseObject, listSwaps, microTime, readSwap, recordOf, RENEW_EVERY_MS, swapName, type SwapRecord } from './lease.js';
 import { planSwap, SWAP_AGENT_LABEL, type PortRequest, type SwapPlan } from './resolve.js';
 import { TunnelClient } from './tunnel.js';
 
@@ -52,7 +52,14 @@ function jsonPatchOptions(kube: Kube) {
  * only while it still is the agent's (a JSON Patch `test`), so a Service someone changed since is left alone.
  * Returns whether it changed it.
  */
-export async function restoreService(kube: Kube, namespace: string, service: string, agentSelector: Record<string, string>, selector: Record<string, string>): Promise<boolean> {
+export async function restoreService(
+  kube: Kube,
+  namespace: string,
+  service: string,
+  agentSelector: Record<string, string>,
+  selector: Record<string, string>,
+  managedFields?: ManagedFieldsEntry[],
+): Promise<boolean> {
   try {
     await kube.core.patchNamespacedService(
       {
@@ -66,11 +73,40 @@ export async function restoreService(kube: Kube, namespace: string, service: str
       },
       jsonPatchOptions(kube),
     );
-    return true;
   } catch (err) {
     // 422: the selector is no longer the agent's (restored already, or changed by someone): nothing to put back.
     if (isNotFound(err) || statusCode(err) === 422) return false;
     throw kubeCallFailed(`restoring the selector of Service ${service}`, err);
+  }
+  if (managedFields) await restoreManagedFields(kube, namespace, service, selector, managedFields);
+  return true;
+}
+
+/**
+ * Puts the Service's managedFields back as they were before the swap, so that its selector belongs to whoever
+ * applied it (not to the swap), as long as nobody else wrote the Service meanwhile. A separate write: the API
+ * server takes managedFields from a request only when the request changes nothing else.
+ */
+async function restoreManagedFields(kube: Kube, namespace: string, service: string, selector: Record<string, string>, before: ManagedFieldsEntry[]): Promise<void> {
+  try {
+    const now = await kube.core.readNamespacedService({ name: service, namespace });
+    if (!onlySwapWroteSince(before, (now.metadata?.managedFields ?? []) as ManagedFieldsEntry[], FIELD_MANAGER)) return;
+    await kube.core.patchNamespacedService(
+      {
+        name: service,
+        namespace,
+        body: [
+          { op: 'test', path: '/spec/selector', value: selector },
+          { op: 'test', path: '/metadata/resourceVersion', value: now.metadata!.resourceVersion },
+          { op: 'replace', path: '/metadata/managedFields', value: before },
+        ],
+      },
+      jsonPatchOptions(kube),
+    );
+  } catch (err) {
+    // Changed meanwhile (422/409) or gone: the selector is back, which is what matters; the bookkeeping stays.
+    if (isNotFound(err) || statusCode(err) === 422 || statusCode(err) === 409) return;
+    throw kubeCallFailed(`restoring the field ownership of Service ${service}`, err);
   }
 }
 
@@ -79,8 +115,12 @@ export async function restoreService(kube: Kube, namespace: string, service: str
  * takes the agent, its ServiceAccount, Role and RoleBinding with it (they are owned by the Lease); waits until
  * the Lease is gone so that nothing of the swap is left when this returns.
  */
-export async function undoSwap(kube: Kube, record: Pick<SwapRecord, 'name' | 'namespace' | 'service' | 'selector' | 'agentSelector'>, uid?: string): Promise<void> {
-  if (Object.keys(record.selector).length > 0) await restoreService(kube, record.namespace, record.service, record.agentSelector, record.selector);
+export async function undoSwap(
+  kube: Kube,
+  record: Pick<SwapRecord, 'name' | 'namespace' | 'service' | 'selector' | 'agentSelector' | 'managedFields'>,
+  uid?: string,
+): Promise<void> {
+  if (Object.keys(record.selector).length > 0) await restoreService(kube, record.namespace, record.service, record.agentSelector, record.selector, record.managedFields);
   const api = coordination(kube);
   try {
     await api.deleteNamespacedLease({
@@ -206,7 +246,7 @@ export class SwapSession {
     const secret = randomBytes(32);
     let lease: k8s.V1Lease;
     try {
-      lease = await coordination(kube).createNamespacedLease({ namespace, body: leaseObject(owner, namespace, plan.serviceName, plan.selector, agentSelector, plan.ports) });
+      lease = await coordination(kube).createNamespacedLease({ namespace, body: leaseObject(owner, namespace, plan.serviceName, plan.selector, agentSelector, plan.ports, plan.service.metadata?.managedFields) });
     } catch (err) {
       if (statusCode(err) === 409) {
         const holder = await readSwap(kube, namespace, plan.serviceName);
@@ -508,7 +548,14 @@ export class SwapSession {
     this.reportTraffic();
     await undoSwap(
       this.ctx.kube,
-      { name: this.name, namespace: this.ctx.namespace, service: this.plan.serviceName, selector: this.plan.selector, agentSelector: agentSelectorOf(this.name) },
+      {
+        name: this.name,
+        namespace: this.ctx.namespace,
+        service: this.plan.serviceName,
+        selector: this.plan.selector,
+        agentSelector: agentSelectorOf(this.name),
+        ...(this.plan.service.metadata?.managedFields ? { managedFields: this.plan.service.metadata.managedFields as ManagedFieldsEntry[] } : {}),
+      },
       this.leaseUid,
     );
     this.tunnel?.close();

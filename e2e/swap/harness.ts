@@ -302,5 +302,7 @@ export async function userSpecs(namespace: string): Promise<string> {
   const k = kube();
   const svc = await k.core.readNamespacedService({ name: 'web', namespace });
   const dep = await k.apps.readNamespacedDeployment({ name: 'web', namespace });
-  return JSON.stringify({ service: svc.spec, serviceLabels: svc.metadata?.labels, deployment: dep.spec, generation: dep.metadata?.generation });
+  // Who owns which field of the Service (server-side apply's bookkeeping) is part of it: a swap gives it back.
+  const owners = (svc.metadata?.managedFields ?? []).map((m) => ({ manager: m.manager, operation: m.operation, fields: m.fieldsV1 }));
+  return JSON.stringify({ service: svc.spec, serviceLabels: svc.metadata?.labels, owners, deployment: dep.spec, generation: dep.metadata?.generation });
 }

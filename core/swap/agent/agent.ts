@@ -193,6 +193,16 @@ class Api {
  * Watches the Lease by its renewals as this pod observes them (its own monotonic clock, so the developer's clock
  * does not matter): unrenewed for its duration, or deleted, the swap is over and the agent restores the Service.
  */
+interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  time?: string;
+}
+
+/** The Service's managedFields before the swap, as the Lease recorded them (see restoreManagedFields). */
+let recordedManagedFields: ManagedFieldsEntry[] | undefined;
+
 async function watchLease(cfg: AgentConfig, api: Api): Promise<'expired' | 'deleted'> {
   const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${cfg.namespace}/leases/${cfg.lease}`;
   let lastRenew: string | undefined;
@@ -203,7 +213,9 @@ async function watchLease(cfg: AgentConfig, api: Api): Promise<'expired' | 'dele
       const res = await api.request('GET', leasePath);
       if (res.status === 404) return 'deleted';
       if (res.status === 200) {
-        const lease = JSON.parse(res.body) as { spec?: { renewTime?: string; leaseDurationSeconds?: number } };
+        const lease = JSON.parse(res.body) as { metadata?: { annotations?: Record<string, string> }; spec?: { renewTime?: string; leaseDurationSeconds?: number } };
+        const recorded = lease.metadata?.annotations?.['devloop.dev/swap-managed-fields'];
+        if (recorded && !recordedManagedFields) recordedManagedFields = JSON.parse(recorded) as ManagedFieldsEntry[];
         durationMs = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
         if (lease.spec?.renewTime !== lastRenew) {
           lastRenew = lease.spec?.renewTime;
@@ -234,7 +246,10 @@ async function restore(cfg: AgentConfig, api: Api, deleteLease: boolean): Promis
         ],
         'application/json-patch+json',
       );
-      if (res.status === 200) log(`restored the selector of Service ${cfg.service}`);
+      if (res.status === 200) {
+        log(`restored the selector of Service ${cfg.service}`);
+        await restoreManagedFields(cfg, api, servicePath);
+      }
       else if (res.status === 422 || res.status === 404) log(`Service ${cfg.service} no longer points at the agent (${res.status}): left as it is`);
       else throw new Error(`PATCH Service answered ${res.status}: ${res.body.slice(0, 200)}`);
       break;
@@ -260,6 +275,36 @@ async function restore(cfg: AgentConfig, api: Api, deleteLease: boolean): Promis
       log(`delete lease (attempt ${attempt}): ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
+  }
+}
+
+/**
+ * Gives the Service's fields back to whoever managed them before the swap (a write of managedFields alone), if
+ * nobody but the swap wrote the Service meanwhile. Best effort: the selector is what matters.
+ */
+async function restoreManagedFields(cfg: AgentConfig, api: Api, servicePath: string): Promise<void> {
+  const before = recordedManagedFields;
+  if (!before) return;
+  try {
+    const res = await api.request('GET', servicePath);
+    if (res.status !== 200) return;
+    const svc = JSON.parse(res.body) as { metadata: { resourceVersion: string; managedFields?: ManagedFieldsEntry[] } };
+    const key = (e: ManagedFieldsEntry) => `${e.manager}|${e.operation}|${e.subresource ?? ''}|${e.time ? Math.floor(new Date(e.time).getTime() / 1000) : ''}`;
+    const others = (list: ManagedFieldsEntry[]) => list.filter((e) => e.manager !== 'devloop-swap').map(key).sort().join('\n');
+    if (others(before) !== others(svc.metadata.managedFields ?? [])) return;
+    const patched = await api.request(
+      'PATCH',
+      servicePath,
+      [
+        { op: 'test', path: '/spec/selector', value: cfg.originalSelector },
+        { op: 'test', path: '/metadata/resourceVersion', value: svc.metadata.resourceVersion },
+        { op: 'replace', path: '/metadata/managedFields', value: before },
+      ],
+      'application/json-patch+json',
+    );
+    log(`field ownership of Service ${cfg.service}: ${patched.status === 200 ? 'restored' : `left as it is (${patched.status})`}`);
+  } catch (err) {
+    log(`field ownership of Service ${cfg.service} left as it is: ${(err as Error).message}`);
   }
 }
 
