@@ -22,6 +22,8 @@ export interface ServiceActivity {
   lastError?: string;
   /** The first part of the failed event's type ("sync" for sync.failed). */
   lastErrorKind?: string;
+  /** While the service is swapped: where its traffic goes, and the connections carried so far. */
+  swap?: { local: string; connections: number };
 }
 
 export interface ActivityOptions {
@@ -110,6 +112,18 @@ export class Activity {
         return;
       case 'plan.computed':
         for (const s of event.services) this.service(s.name);
+        break;
+      case 'swap.started':
+        this.service(event.service).swap = { local: event.ports.map((p) => `127.0.0.1:${p.local}`).join(','), connections: 0 };
+        break;
+      case 'swap.traffic': {
+        const swap = this.service(event.service).swap;
+        if (swap) swap.connections = event.connections;
+        // Counted on the row, not logged.
+        return;
+      }
+      case 'swap.restored':
+        delete this.service(event.service).swap;
         break;
       default:
         break;

@@ -270,7 +270,9 @@ export function buildView(input: ViewInput): DashboardView {
   const allRows: ServiceRow[] = names.map((name, i) => {
     const s = engine.services[name]!;
     const a = activity.service(name);
-    const phase = describePhase(s, engine.target ?? header.target, s.deliverySteps ?? 0, now);
+    const phase: Pick<ServiceRow, 'state' | 'tone' | 'progress'> = a.swap
+      ? { state: `swapped → ${a.swap.local} · ${a.swap.connections}`, tone: 'good' }
+      : describePhase(s, engine.target ?? header.target, s.deliverySteps ?? 0, now);
     if (phase.state.startsWith('synced') && s.sync?.lastAt !== undefined) expires.push(s.sync.lastAt + SYNCED_MS);
     const error = FAILED_PHASES.has(s.phase)
       ? s.problem
