@@ -16,12 +16,11 @@
  *     lease is 15 s), `--kills` times.
  * Needs the e2e infrastructure (`npm run infra:up`) and the local image node:24-slim.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 
 const args = process.argv.slice(2);
@@ -82,7 +81,9 @@ execFileSync('kubectl', ['apply', '--server-side', '--force-conflicts', '--field
 kubectl('-n', namespace, 'rollout', 'status', 'deployment/web', 'deployment/client', '--timeout=180s');
 const podOf = (app: string) => kubectl('-n', namespace, 'get', 'pod', '-l', `app=${app}`, '--field-selector=status.phase=Running', '-o', 'jsonpath={.items[0].metadata.name}').trim();
 const clientPod = podOf('client');
-const execNode = (script: string) => kubectl('-n', namespace, 'exec', clientPod, '--', 'node', '-e', script).trim();
+// Asynchronous: the local server the swap reaches lives in this process and must keep answering meanwhile.
+const execNode = async (script: string) =>
+  (await promisify(execFile)('kubectl', ['-n', namespace, 'exec', clientPod, '--', 'node', '-e', script], { env, maxBuffer: 16 << 20 })).stdout.trim();
 
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(path.join(dir, 'services/web'), { recursive: true });
@@ -99,8 +100,17 @@ const local = http.createServer((_q, s) => {
 local.keepAliveTimeout = 60_000;
 await new Promise<void>((r) => local.listen(localPort, '127.0.0.1', r));
 
+// A devloop left running by a failed run would hold the swap: each one is asked to restore when this exits.
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGINT');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
+
 function swap(): { proc: ChildProcess; started: Promise<void> } {
   const proc = spawn(process.execPath, [cli, 'swap', 'web', '--port', `${localPort}:80`, '--json', '--namespace', namespace], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(proc);
+  proc.on('exit', () => children.delete(proc));
   let err = '';
   proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const started = new Promise<void>((resolve, reject) => {
@@ -126,6 +136,7 @@ const ms = (x: number) => `${x.toFixed(2)} ms`;
 // A new connection per call: connections opened before the swap stay with the pods that accepted them.
 const callerScript = `const http = require('http'); setInterval(() => http.get('http://web/', { agent: false, timeout: 2000 }, (r) => r.resume()).on('error', () => {}), 20);`;
 const caller = spawn('kubectl', ['-n', namespace, 'exec', clientPod, '--', 'node', '-e', callerScript], { env, stdio: 'ignore' });
+children.add(caller);
 
 // Warm-up: the agent image is built and pushed once.
 {
@@ -163,14 +174,12 @@ const measureLocal = async (port: number) => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   const get = () => new Promise<void>((res, rej) => http.get(`http://127.0.0.1:${port}/`, { agent }, (r) => { r.resume(); r.on('end', res); }).on('error', rej));
   for (let i = 0; i < 20; i++) await get();
-  console.error('direct port-forward: warmed up');
   const lat: number[] = [];
   for (let i = 0; i < requests; i++) {
     const t = process.hrtime.bigint();
     await get();
     lat.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
-  console.error('direct port-forward: latency measured');
   let done = 0;
   const end = Date.now() + seconds * 1000;
   await Promise.all(Array.from({ length: connections }, async () => { while (Date.now() < end) { await get(); done++; } }));
@@ -178,24 +187,25 @@ const measureLocal = async (port: number) => {
   return { lat, rps: done / seconds };
 };
 
-// Baseline: a direct port-forward to the web pod (one API-server stream per connection, as kubectl does).
+// Baseline: kubectl port-forward to the web pod (one API-server connection carrying every forwarded connection).
 const webPod = podOf('web');
-const forward = new k8s.PortForward(kc);
-const pf = net.createServer((socket) => {
-  const input = new PassThrough();
-  socket.pipe(input);
-  forward.portForward(namespace, webPod, [8080], socket, null, input).then(
-    (ws) => socket.on('close', () => (typeof ws === 'function' ? ws() : ws)?.close()),
-    () => socket.destroy(),
-  );
+const pf = spawn('kubectl', ['-n', namespace, 'port-forward', `pod/${webPod}`, ':8080'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+children.add(pf);
+const pfPort = await new Promise<number>((resolve, reject) => {
+  let out = '';
+  pf.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+    const m = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(out);
+    if (m) resolve(Number(m[1]));
+  });
+  pf.on('exit', (code) => reject(new Error(`kubectl port-forward exited with ${code}`)));
 });
-await new Promise<void>((r) => pf.listen(0, '127.0.0.1', r));
-const direct = await measureLocal((pf.address() as net.AddressInfo).port);
-pf.close();
+const direct = await measureLocal(pfPort);
+pf.kill('SIGTERM');
 
 const s = swap();
 await s.started;
-const swapped = JSON.parse(execNode(loadScript('http://web/'))) as { lat: number[]; rps: number };
+const swapped = JSON.parse(await execNode(loadScript('http://web/'))) as { lat: number[]; rps: number };
 await stopSwap(s.proc);
 console.log(`2. one request, ${requests} sequential, kept-alive:`);
 console.log(`   direct port-forward to the pod: p50 ${ms(pct(direct.lat, 50))}, p99 ${ms(pct(direct.lat, 99))}`);
@@ -211,7 +221,7 @@ for (let i = 0; i < kills; i++) {
   k.proc.kill('SIGKILL');
   const killedAt = Date.now();
   for (;;) {
-    const answer = execNode(`fetch('http://web/', { signal: AbortSignal.timeout(1000) }).then((r) => r.text()).then(console.log, () => console.log('error'))`);
+    const answer = await execNode(`fetch('http://web/', { signal: AbortSignal.timeout(1000) }).then((r) => r.text()).then(console.log, () => console.log('error'))`);
     if (answer === 'cluster') break;
   }
   restoreTimes.push(Date.now() - killedAt);
