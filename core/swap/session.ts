@@ -312,30 +312,33 @@ export class SwapSession {
         throw kubeCallFailed(`creating ${what}`, err);
       }
     };
-    await step(`ServiceAccount ${this.name}`, () => kube.core.createNamespacedServiceAccount({ namespace, body: { metadata: meta } }));
-    // Exactly what the agent restores, and nothing else: the Service's selector and the swap's Lease.
-    await step(`Role ${this.name}`, () =>
-      rbac.createNamespacedRole({
-        namespace,
-        body: {
-          metadata: meta,
-          rules: [
-            { apiGroups: [''], resources: ['services'], resourceNames: [service], verbs: ['get', 'patch'] },
-            { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [this.name], verbs: ['get', 'delete'] },
-          ],
-        },
-      }),
-    );
-    await step(`RoleBinding ${this.name}`, () =>
-      rbac.createNamespacedRoleBinding({
-        namespace,
-        body: {
-          metadata: meta,
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: this.name },
-          subjects: [{ kind: 'ServiceAccount', name: this.name, namespace }],
-        },
-      }),
-    );
+    // The three at once; the Deployment after them, since its pods need the ServiceAccount to exist.
+    await Promise.all([
+      step(`ServiceAccount ${this.name}`, () => kube.core.createNamespacedServiceAccount({ namespace, body: { metadata: meta } })),
+      // Exactly what the agent restores, and nothing else: the Service's selector and the swap's Lease.
+      step(`Role ${this.name}`, () =>
+        rbac.createNamespacedRole({
+          namespace,
+          body: {
+            metadata: meta,
+            rules: [
+              { apiGroups: [''], resources: ['services'], resourceNames: [service], verbs: ['get', 'patch'] },
+              { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [this.name], verbs: ['get', 'delete'] },
+            ],
+          },
+        }),
+      ),
+      step(`RoleBinding ${this.name}`, () =>
+        rbac.createNamespacedRoleBinding({
+          namespace,
+          body: {
+            metadata: meta,
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: this.name },
+            subjects: [{ kind: 'ServiceAccount', name: this.name, namespace }],
+          },
+        }),
+      ),
+    ]);
     const ports = this.plan.ports;
     const privileged = ports.some((p) => p.targetPort < 1024);
     const portNames = new Map(
@@ -405,7 +408,7 @@ export class SwapSession {
         last = `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
         if (/ErrImagePull|ImagePullBackOff|InvalidImageName/.test(waiting.reason ?? '')) break;
       } else if (pods.length) last = pods[0]!.status?.phase ?? 'pending';
-      await sleep(300);
+      await sleep(100);
     }
     throw new UserError(`the swap agent for ${this.plan.serviceName} did not start (${last})`, {
       hint: 'see kubectl describe pod -l devloop.dev/swap-agent in the namespace; the agent image must reach the cluster as the services’ images do',
@@ -414,26 +417,32 @@ export class SwapSession {
 
   private async connect(pod: string): Promise<void> {
     const local = new Map(this.plan.ports.map((p) => [p.targetPort, p.local]));
-    const tunnel = new TunnelClient(this.ctx.kube, this.ctx.namespace, pod, CONTROL_PORT, local, {
-      onConnection: () => undefined,
-      onRefused: (_port, localPort, message) => {
-        if (Date.now() - this.lastRefusedReport < 5_000) return;
-        this.lastRefusedReport = Date.now();
-        this.ctx.report({ type: 'swap.refused', service: this.plan.serviceName, local: localPort, message: `${message}: the caller got a connection reset; start your process (the swap stays up)` });
-      },
-      onClosed: (reason) => {
-        if (this.tunnel === tunnel) this.tunnelLost = reason;
-      },
-    });
-    // The agent opens its control port a moment after it starts: a refused forward is retried briefly.
+    const newTunnel = (): TunnelClient => {
+      const tunnel: TunnelClient = new TunnelClient(this.ctx.kube, this.ctx.namespace, pod, CONTROL_PORT, local, {
+        onConnection: () => undefined,
+        onRefused: (_port, localPort, message) => {
+          if (Date.now() - this.lastRefusedReport < 5_000) return;
+          this.lastRefusedReport = Date.now();
+          this.ctx.report({ type: 'swap.refused', service: this.plan.serviceName, local: localPort, message: `${message}: the caller got a connection reset; start your process (the swap stays up)` });
+        },
+        onClosed: (reason) => {
+          if (this.tunnel === tunnel) this.tunnelLost = reason;
+        },
+      });
+      return tunnel;
+    };
+    // The agent opens its control port a moment after it starts: a refused forward is retried briefly, each time
+    // with a new tunnel (a closed one is not reopened).
     const deadline = Date.now() + 15_000;
+    let tunnel: TunnelClient;
     for (;;) {
+      tunnel = newTunnel();
       try {
         await tunnel.open(this.secret);
         break;
       } catch (err) {
         if (/refused the tunnel/.test((err as Error).message) || Date.now() > deadline) throw err;
-        await sleep(300);
+        await sleep(100);
       }
     }
     if (this.tunnel) this.connectionsBefore += this.tunnel.connections;

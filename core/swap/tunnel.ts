@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import type { Kube } from '../deploy/kube.js';
+import { ExternalError } from '../errors.js';
 import { dataFrames, encodeFrame, FrameDecoder, FrameType, PING_INTERVAL_MS, SILENCE_LIMIT_MS, type Frame } from './agent/protocol.js';
 
 export interface TunnelEvents {
@@ -13,7 +14,7 @@ export interface TunnelEvents {
 }
 
 /** The agent refused the tunnel (a wrong secret), or never answered. */
-export class TunnelRefused extends Error {}
+export class TunnelRefused extends ExternalError {}
 
 /**
  * devloop's end of the swap tunnel: one port-forward stream to the agent's loopback control port, carrying every

@@ -109,8 +109,24 @@ describe('devloop swap under faults', () => {
     } finally {
       await local.close();
     }
-    swap.kill('SIGINT');
-    expect(await swap.exited, swap.explain()).toBe(0);
+  });
+
+  it('lists the swap, and --stop from another terminal restores it; the running devloop says so and ends', async () => {
+    const list = new SwapProcess(fx, fx.developer, ['--list']);
+    expect(await list.exited, list.explain()).toBe(0);
+    const listed = (JSON.parse(list.stdout) as { swaps: Record<string, unknown>[] }).swaps;
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ namespace: fx.namespace, service: 'web', developer: fx.developer, mode: 'global', ports: [{ port: 80, local: 18380 }] });
+    expect(String(listed[0]!.holder)).toMatch(new RegExp(`^${fx.developer}@`));
+    expect(Date.parse(String(listed[0]!.expiresAt))).toBeGreaterThan(Date.now() - 5_000);
+
+    const stop = new SwapProcess(fx, fx.developer, ['web', '--stop']);
+    expect(await stop.exited, stop.explain()).toBe(0);
+    expect(stop.events.find((e) => e.type === 'swap.restored')).toMatchObject({ service: 'web', by: 'devloop' });
     expect(await swapObjects(fx.namespace)).toEqual([]);
+    expect(await httpFromCluster(fx.namespace, 'http://web/')).toMatch(/^cluster web-/);
+    // The swapping devloop learns it at its next renewal, and ends.
+    expect(await swap.exited, swap.explain()).toBe(1);
+    expect(swap.events.filter((e) => e.type === 'swap.restored').at(-1)).toMatchObject({ by: 'cluster' });
   });
 });
