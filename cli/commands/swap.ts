@@ -80,7 +80,7 @@ export function register(program: Command): void {
 
       if (flags.list) {
         const records = await lease.listSwaps(kube, flags.allNamespaces ? undefined : namespace);
-        process.stdout.write(flags.json ? `${JSON.stringify({ swaps: records.map(({ uid: _u, resourceVersion: _r, ...r }) => r) })}\n` : formatSwapList(records));
+        process.stdout.write(flags.json ? `${JSON.stringify({ swaps: records.map(({ uid: _u, resourceVersion: _r, managedFields: _m, ...r }) => r) })}\n` : formatSwapList(records));
         return;
       }
 

@@ -454,6 +454,7 @@ export class SwapSession {
   private async renewLoop(): Promise<void> {
     const api = coordination(this.ctx.kube);
     let lastRenewed = Date.now();
+    let failureReported = false;
     while (!this.stopSignal.signal.aborted) {
       await abortableSleep(RENEW_EVERY_MS, this.stopSignal.signal);
       if (this.stopSignal.signal.aborted) return;
@@ -463,12 +464,14 @@ export class SwapSession {
           jsonPatchOptions(this.ctx.kube),
         );
         lastRenewed = Date.now();
+        failureReported = false;
       } catch (err) {
         if (isNotFound(err) || statusCode(err) === 422) {
           this.finish({ by: 'cluster', reason: 'its lease is gone: the swap was stopped elsewhere or ran out while devloop could not renew it' });
           return;
         }
-        if (Date.now() - lastRenewed > LEASE_SECONDS * 1000) {
+        if (Date.now() - lastRenewed > LEASE_SECONDS * 1000 && !failureReported) {
+          failureReported = true;
           this.ctx.report({ type: 'swap.failed', service: this.plan.serviceName, message: `could not renew the swap's lease for ${LEASE_SECONDS} s: the cluster restores the Service (${kubeCallFailed('renewing the lease', err).message})` });
         }
       }
