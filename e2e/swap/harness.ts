@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, devloopEnv, execInPod, infraEnv, kube, pushImage, repoRoot, waitFor, waitForDeployment, waitForReadyPod, type TestNamespace } from '../support/index.js';
+import { createTestNamespace, devloopEnv, execInPod, infraEnv, kube, pushImage, repoRoot, waitFor, waitForDeployment, waitForReadyPod, type KubeClients, type TestNamespace } from '../support/index.js';
 import { docker } from '../support/docker.js';
 
 export const PROJECT = 'dlswap';
@@ -71,12 +71,12 @@ function deployment(name: string, labels: Record<string, string>, image: string,
 }
 
 /** A namespace holding web (swapped), orders (reached from a local process), lonely (no Service) and a client pod. */
-export async function createFixture(prefix: string): Promise<Fixture> {
-  const image = await nodeImageInRegistry();
-  const ns = await createTestNamespace(`dl-swap-${prefix}`);
+export async function createFixture(prefix: string, opts: { k?: KubeClients; image?: () => Promise<string> } = {}): Promise<Fixture> {
+  const k = opts.k ?? kube();
+  const image = await (opts.image ?? nodeImageInRegistry)();
+  const ns = await createTestNamespace(`dl-swap-${prefix}`, k);
   const namespace = ns.name;
   const developer = `dl-swap-${prefix}`;
-  const k = kube();
   await k.core.createNamespacedSecret({ namespace, body: { metadata: { name: 'web-secret', labels: owned(developer, 'web') }, stringData: { token: 's3cr3t-token-value' } } });
   await k.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'web-config', labels: owned(developer, 'web') }, data: { level: 'debug', 'app.json': '{"feature":true}' } } });
   await k.apps.createNamespacedDeployment({
@@ -120,7 +120,7 @@ export async function createFixture(prefix: string): Promise<Fixture> {
   });
   await k.apps.createNamespacedDeployment({ namespace, body: deployment('lonely', owned(developer, 'lonely'), image, CLIENT) });
   await k.apps.createNamespacedDeployment({ namespace, body: deployment('client', {}, image, CLIENT) });
-  await Promise.all(['web', 'orders', 'client'].map((d) => waitForDeployment(namespace, d)));
+  await Promise.all(['web', 'orders', 'client'].map((d) => waitForDeployment(namespace, d, 180_000, k)));
 
   const repo = await mkdtemp(path.join(os.tmpdir(), 'dl-swap-repo-'));
   await mkdir(path.join(repo, 'services/web'), { recursive: true });
@@ -142,15 +142,15 @@ export async function createFixture(prefix: string): Promise<Fixture> {
   };
 }
 
-export async function clientPod(namespace: string): Promise<string> {
-  return (await waitForReadyPod(namespace, 'app=client')).metadata!.name!;
+export async function clientPod(namespace: string, k: KubeClients = kube()): Promise<string> {
+  return (await waitForReadyPod(namespace, 'app=client', 180_000, k)).metadata!.name!;
 }
 
 /** GETs `url` from the client pod; the body, or `error: …` when the request failed. */
-export async function httpFromCluster(namespace: string, url: string): Promise<string> {
-  const pod = await clientPod(namespace);
+export async function httpFromCluster(namespace: string, url: string, k: KubeClients = kube()): Promise<string> {
+  const pod = await clientPod(namespace, k);
   const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(5000) }).then((r) => r.text()).then((t) => console.log(t), (e) => console.log('error: ' + (e.cause?.code ?? e.message)))`;
-  const r = await execInPod(namespace, pod, 'client', ['node', '-e', script]);
+  const r = await execInPod(namespace, pod, 'client', ['node', '-e', script], k);
   return r.stdout.trim();
 }
 
@@ -268,8 +268,7 @@ export class SwapProcess {
 }
 
 /** Everything of a swap in the namespace: Leases, and objects labelled as a swap agent's. */
-export async function swapObjects(namespace: string): Promise<string[]> {
-  const k = kube();
+export async function swapObjects(namespace: string, k: KubeClients = kube()): Promise<string[]> {
   const leases = await k.objects.list('coordination.k8s.io/v1', 'Lease', namespace);
   const labelSelector = 'devloop.dev/swap-agent';
   const [deployments, pods, accounts] = await Promise.all([
