@@ -12,6 +12,8 @@ import { TunnelClient } from './tunnel.js';
 
 /** The port the agent takes tunnels on, on its loopback interface only. */
 export const CONTROL_PORT = 7_070;
+/** Two agents, each with its own tunnel: when one pod goes, the Service's traffic keeps flowing through the other. */
+export const AGENT_REPLICAS = 2;
 const FIELD_MANAGER = 'devloop-swap';
 
 /** Where swaps happen: a namespace of a cluster, for one owner, with the target's way of delivering images. */
@@ -176,9 +178,10 @@ export function describeHolder(r: SwapRecord, now = Date.now()): string {
  * devloop dies instead, the agent does it when the Lease runs out.
  */
 export class SwapSession {
-  private tunnel: TunnelClient | undefined;
-  /** Why the current tunnel closed, once it has. */
-  private tunnelLost: string | undefined;
+  /** One tunnel per running agent pod (there are AGENT_REPLICAS, so that one can go without a gap). */
+  private readonly tunnels = new Map<string, TunnelClient>();
+  /** Why a pod's tunnel closed, until the supervisor handles it. */
+  private readonly tunnelLost = new Map<string, string>();
   private stopping = false;
   private readonly stopSignal = new AbortController();
   private readonly loops: Promise<void>[] = [];
@@ -203,7 +206,9 @@ export class SwapSession {
 
   /** Connections carried through the tunnel since the swap began. */
   get connections(): number {
-    return this.connectionsBefore + (this.tunnel?.connections ?? 0);
+    let n = this.connectionsBefore;
+    for (const t of this.tunnels.values()) n += t.connections;
+    return n;
   }
 
   static async start(ctx: SwapContext, req: SwapRequest): Promise<SwapSession> {
@@ -285,7 +290,7 @@ export class SwapSession {
         namespace,
         mode: 'global',
         ports: plan.ports.map((p) => ({ port: p.port, targetPort: p.targetPort, local: p.local, ...(p.name ? { name: p.name } : {}) })),
-        agent: session.tunnel!.pod,
+        agent: pod,
         leaseSeconds: LEASE_SECONDS,
       });
       return session;
@@ -360,7 +365,7 @@ export class SwapSession {
         body: {
           metadata: meta,
           spec: {
-            replicas: 1,
+            replicas: AGENT_REPLICAS,
             selector: { matchLabels: agentSelector },
             template: {
               metadata: { labels },
@@ -426,7 +431,7 @@ export class SwapSession {
           this.ctx.report({ type: 'swap.refused', service: this.plan.serviceName, local: localPort, message: `${message}: the caller got a connection reset; start your process (the swap stays up)` });
         },
         onClosed: (reason) => {
-          if (this.tunnel === tunnel) this.tunnelLost = reason;
+          if (this.tunnels.get(pod) === tunnel) this.tunnelLost.set(pod, reason);
         },
       });
       return tunnel;
@@ -445,9 +450,23 @@ export class SwapSession {
         await sleep(100);
       }
     }
-    if (this.tunnel) this.connectionsBefore += this.tunnel.connections;
-    this.tunnel = tunnel;
-    this.tunnelLost = undefined;
+    this.dropTunnel(pod);
+    this.tunnels.set(pod, tunnel);
+  }
+
+  private dropTunnel(pod: string): void {
+    const tunnel = this.tunnels.get(pod);
+    if (!tunnel) return;
+    tunnel.close();
+    this.connectionsBefore += tunnel.connections;
+    this.tunnels.delete(pod);
+    this.tunnelLost.delete(pod);
+  }
+
+  /** The agent's pods that run and are not being deleted. */
+  private async runningAgentPods(): Promise<string[]> {
+    const pods = (await this.ctx.kube.core.listNamespacedPod({ namespace: this.ctx.namespace, labelSelector: `${SWAP_AGENT_LABEL}=${this.name}` })).items;
+    return pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.phase === 'Running' && p.status.containerStatuses?.every((c) => c.ready)).map((p) => p.metadata!.name!);
   }
 
   /** Renews the Lease; a Lease that is gone means the cluster ended the swap. */
@@ -479,42 +498,51 @@ export class SwapSession {
   }
 
   /**
-   * Follows the agent: when the tunnel closes or its pod is being deleted, reconnects to the agent's current pod
-   * (the Deployment recreates a deleted one), and gives up after 30 s by restoring the Service.
+   * Follows the agent's pods: a tunnel whose pod is deleted (or whose stream closed) is dropped — the other agent
+   * keeps serving — and every running pod without a tunnel gets one, so the pod the Deployment puts in place of a
+   * deleted one is connected within a second. With no tunnel at all for 30 s, the Service is restored.
    */
   private async superviseAgent(): Promise<void> {
-    const { kube, namespace, report } = this.ctx;
+    const { report } = this.ctx;
     let lostSince: number | undefined;
+    let noneSince: number | undefined;
+    let lastError = '';
     while (!this.stopSignal.signal.aborted) {
       await abortableSleep(500, this.stopSignal.signal);
       if (this.stopSignal.signal.aborted) return;
       this.reportTraffic();
-      let reason = this.tunnelLost;
-      if (!reason) {
+      let running: string[];
+      try {
+        running = await this.runningAgentPods();
+      } catch (err) {
+        // The API briefly unreachable: the tunnels' own liveness checks still hold.
+        lastError = (err as Error).message;
+        running = [...this.tunnels.keys()].filter((p) => !this.tunnelLost.has(p));
+      }
+      for (const pod of [...this.tunnels.keys()]) {
+        const reason = this.tunnelLost.get(pod) ?? (running.includes(pod) ? undefined : `the agent's pod ${pod} is gone or being deleted`);
+        if (!reason) continue;
+        this.dropTunnel(pod);
+        lostSince ??= Date.now();
+        report({ type: 'swap.reconnecting', service: this.plan.serviceName, reason: `${reason} (${this.tunnels.size} other agent${this.tunnels.size === 1 ? '' : 's'} serving)` });
+      }
+      for (const pod of running.filter((p) => !this.tunnels.has(p))) {
         try {
-          const pod = await kube.core.readNamespacedPod({ name: this.tunnel!.pod, namespace });
-          if (pod.metadata?.deletionTimestamp) reason = `the agent's pod ${this.tunnel!.pod} is being deleted`;
+          await this.connect(pod);
+          if (lostSince !== undefined) report({ type: 'swap.reconnected', service: this.plan.serviceName, agent: pod, afterMs: Date.now() - lostSince });
+          lostSince = undefined;
         } catch (err) {
-          if (isNotFound(err)) reason = `the agent's pod ${this.tunnel!.pod} was deleted`;
-          // Other errors (the API briefly unreachable): the tunnel's own liveness check decides.
+          if (this.stopSignal.signal.aborted) return;
+          lastError = (err as Error).message;
         }
       }
-      if (!reason) continue;
-      const since = (lostSince ??= Date.now());
-      report({ type: 'swap.reconnecting', service: this.plan.serviceName, reason });
-      this.tunnel!.close();
-      try {
-        const pod = await this.waitForAgentPod(Math.max(1_000, 30_000 - (Date.now() - since)), this.stopSignal.signal);
-        await this.connect(pod);
-        report({ type: 'swap.reconnected', service: this.plan.serviceName, agent: pod, afterMs: Date.now() - since });
-        lostSince = undefined;
-      } catch (err) {
-        if (this.stopSignal.signal.aborted) return;
-        if (Date.now() - since < 30_000) {
-          this.tunnelLost = (err as Error).message;
-          continue;
-        }
-        this.finish({ by: 'devloop', reason: `the agent could not be reached again within 30 s (${(err as Error).message})`, restore: true });
+      if (this.tunnels.size > 0) {
+        noneSince = undefined;
+        continue;
+      }
+      noneSince ??= Date.now();
+      if (Date.now() - noneSince > 30_000) {
+        this.finish({ by: 'devloop', reason: `no agent could be reached for 30 s${lastError ? ` (${lastError})` : ''}`, restore: true });
         return;
       }
     }
@@ -535,7 +563,7 @@ export class SwapSession {
     this.stopSignal.abort();
     void (async () => {
       if (end.restore) await this.teardown().catch((err: unknown) => this.ctx.report({ type: 'swap.failed', service: this.plan.serviceName, message: (err as Error).message }));
-      else this.tunnel?.close();
+      else for (const pod of [...this.tunnels.keys()]) this.dropTunnel(pod);
       this.ctx.report({ type: 'swap.restored', service: this.plan.serviceName, namespace: this.ctx.namespace, by: end.by, reason: end.reason });
       this.endResolve({ by: end.by, reason: end.reason });
     })();
@@ -570,7 +598,7 @@ export class SwapSession {
       },
       this.leaseUid,
     );
-    this.tunnel?.close();
+    for (const pod of [...this.tunnels.keys()]) this.dropTunnel(pod);
   }
 
   /** The holder identity this devloop writes into the Lease. */

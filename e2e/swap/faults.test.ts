@@ -116,7 +116,16 @@ describe('devloop swap under faults', () => {
     expect(await list.exited, list.explain()).toBe(0);
     const listed = (JSON.parse(list.stdout) as { swaps: Record<string, unknown>[] }).swaps;
     expect(listed).toHaveLength(1);
-    expect(listed[0]).toMatchObject({ namespace: fx.namespace, service: 'web', developer: fx.developer, mode: 'global', ports: [{ port: 80, local: 18380 }] });
+    expect(listed[0]).toMatchObject({
+      namespace: fx.namespace,
+      service: 'web',
+      developer: fx.developer,
+      mode: 'global',
+      ports: [
+        { port: 80, targetPort: 8080, local: 18380, name: 'http' },
+        { port: 9090, targetPort: 9090, local: 9090, name: 'grpc' },
+      ],
+    });
     expect(String(listed[0]!.holder)).toMatch(new RegExp(`^${fx.developer}@`));
     expect(Date.parse(String(listed[0]!.expiresAt))).toBeGreaterThan(Date.now() - 5_000);
 

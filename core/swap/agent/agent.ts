@@ -44,6 +44,9 @@ function configFromEnv(): AgentConfig {
   };
 }
 
+/** How long a connection waits for a tunnel before it is reset. */
+const HOLD_WITHOUT_TUNNEL_MS = 3_000;
+
 const log = (message: string) => process.stdout.write(`${new Date().toISOString()} ${message}\n`);
 
 /** The one authenticated tunnel to devloop, and the inbound connections it carries. */
@@ -317,6 +320,26 @@ async function main(): Promise<void> {
   const cfg = configFromEnv();
   const api = new Api();
   let active: Tunnel | undefined;
+  // A connection that arrives while there is no tunnel (this agent just started, devloop is connecting to it)
+  // waits for one a few seconds; then the caller gets a reset, which tells it at once that nobody serves.
+  const waiting = new Set<{ inbound: net.Socket; port: number; timer: NodeJS.Timeout }>();
+  const hold = (inbound: net.Socket, port: number) => {
+    inbound.pause();
+    const w = {
+      inbound,
+      port,
+      timer: setTimeout(() => {
+        waiting.delete(w);
+        inbound.resetAndDestroy();
+      }, HOLD_WITHOUT_TUNNEL_MS),
+    };
+    waiting.add(w);
+    inbound.on('error', () => undefined);
+    inbound.on('close', () => {
+      clearTimeout(w.timer);
+      waiting.delete(w);
+    });
+  };
 
   // The control port listens on loopback only: it is reachable through the Kubernetes API's port-forward, not
   // from other pods, and it takes a tunnel only with the secret whose digest the agent was given.
@@ -353,6 +376,13 @@ async function main(): Promise<void> {
       });
       active = tunnel;
       previous?.close();
+      // Connections that arrived before the tunnel go through it now.
+      for (const w of [...waiting]) {
+        clearTimeout(w.timer);
+        waiting.delete(w);
+        tunnel.carry(w.inbound, w.port);
+        w.inbound.resume();
+      }
       socket.write(encodeFrame(FrameType.WELCOME, 0, Buffer.from(JSON.stringify({ pod: os.hostname() }))));
       log('tunnel open');
     };
@@ -364,9 +394,8 @@ async function main(): Promise<void> {
   for (const port of cfg.ports) {
     const server = net.createServer((inbound) => {
       inbound.setNoDelay(true);
-      // Without a tunnel there is nowhere to send it: a reset tells the caller at once.
-      if (!active) inbound.resetAndDestroy();
-      else active.carry(inbound, port);
+      if (active) active.carry(inbound, port);
+      else hold(inbound, port);
     });
     await new Promise<void>((resolve) => server.listen(port, resolve));
   }
