@@ -284,6 +284,7 @@ export class SwapSession {
         throw kubeCallFailed(`pointing Service ${plan.serviceName} at the swap agent`, err);
       }
       session.loops.push(session.superviseAgent());
+      await session.waitForEndpoints(10_000);
       report({
         type: 'swap.started',
         service: plan.serviceName,
@@ -461,6 +462,27 @@ export class SwapSession {
     this.connectionsBefore += tunnel.connections;
     this.tunnels.delete(pod);
     this.tunnelLost.delete(pod);
+  }
+
+  /**
+   * Waits until the Service's endpoints are the agents' pods only (the switch has reached the endpoint
+   * controller, which kube-proxy follows), so that "started" means traffic goes to the agents.
+   */
+  private async waitForEndpoints(timeoutMs: number): Promise<void> {
+    const { kube, namespace } = this.ctx;
+    const discovery = kube.config.makeApiClient(kube.lib.DiscoveryV1Api);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && !this.stopSignal.signal.aborted) {
+      try {
+        const slices = (await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${this.plan.serviceName}` })).items;
+        const ready = slices.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions?.ready !== false);
+        if (ready.length > 0 && ready.every((e) => e.targetRef?.name?.startsWith(`${this.name}-`))) return;
+      } catch {
+        // Not readable (no permission on EndpointSlices): the switch itself is done; traffic follows shortly.
+        return;
+      }
+      await sleep(100);
+    }
   }
 
   /** The agent's pods that run and are not being deleted. */
