@@ -91,7 +91,7 @@ describe('dashboard app', () => {
     const { app, bus, press, exit } = setup({ exitWhenFinished: true });
     expect(app.lastFrame()).toMatch(/● running/);
     await press('r', /rebuild orders: only while watching/);
-    await press('s', /swap: not available yet/);
+    await press('s', /swap orders: only while watching/);
     bus.emit({ type: 'run.finished', ok: false, durationMs: 1234, failed: ['payments'] });
     await exit;
     expect(app.frames.filter((f) => f.trim()).at(-1)).toMatch(/✗ failed: payments/);

@@ -120,7 +120,6 @@ export function DashboardApp(props: DashboardAppProps) {
       }
       case 'swap':
         if (selected === undefined) return;
-        if (!commands) return notice('swap: not available yet', 'error');
         return ask(`swap ${selected}`, (c) => {
           c.swap(selected);
           notice(`swap requested: ${selected}`);
