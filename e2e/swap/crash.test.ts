@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../up/harness.js';
 import { waitFor } from '../support/index.js';
-import { createFixture, httpFromCluster, localHttp, SwapProcess, swapObjects, userPods, userSpecs, type Fixture } from './harness.js';
+import { answerSoon, createFixture, httpFromCluster, localHttp, SwapProcess, swapObjects, userPods, userSpecs, type Fixture } from './harness.js';
 
 /** 3 rounds in the normal suite; 20 in the long mode (DEVLOOP_E2E_LONG=1), or DEVLOOP_SWAP_KILL_ROUNDS. */
 const ROUNDS = Number(process.env.DEVLOOP_SWAP_KILL_ROUNDS ?? (process.env.DEVLOOP_E2E_LONG === '1' ? 20 : 3));
@@ -31,7 +31,7 @@ describe('devloop swap killed with -9', () => {
       const swap = new SwapProcess(fx, fx.developer, ['web', '--port', '18280:80']);
       try {
         await swap.event('swap.started');
-        expect(await httpFromCluster(fx.namespace, 'http://web/'), `round ${round}`).toBe('local http');
+        await answerSoon(fx.namespace, 'http://web/', 'local http');
         swap.kill('SIGKILL');
         const killedAt = Date.now();
         expect(await swap.exited).toBe(137);
@@ -68,11 +68,11 @@ describe('devloop swap killed with -9', () => {
     try {
       await second.event('swap.started');
       expect(second.events.find((e) => e.type === 'swap.restored')).toMatchObject({ reason: 'taken over' });
-      expect(await httpFromCluster(fx.namespace, 'http://web/')).toBe('local http');
+      await answerSoon(fx.namespace, 'http://web/', 'local http');
       second.kill('SIGINT');
       expect(await second.exited, second.explain()).toBe(0);
       expect(await swapObjects(fx.namespace)).toEqual([]);
-      expect(await httpFromCluster(fx.namespace, 'http://web/')).toMatch(/^cluster web-/);
+      await answerSoon(fx.namespace, 'http://web/', /^cluster web-/);
     } finally {
       second.kill('SIGKILL');
     }

@@ -305,3 +305,19 @@ export async function userSpecs(namespace: string): Promise<string> {
   const owners = (svc.metadata?.managedFields ?? []).map((m) => ({ manager: m.manager, operation: m.operation, fields: m.fieldsV1 }));
   return JSON.stringify({ service: svc.spec, serviceLabels: svc.metadata?.labels, owners, deployment: dep.spec, generation: dep.metadata?.generation });
 }
+
+/**
+ * The answer to GET `url` from the client pod once it is `expected`: right after a switch the cluster's data plane
+ * (kube-proxy) may still send a request or two the old way, for up to `timeoutMs`.
+ */
+export async function answerSoon(namespace: string, url: string, expected: string | RegExp, k: KubeClients = kube(), timeoutMs = 5_000): Promise<string> {
+  let last = '';
+  return waitFor(
+    `${url} answering ${String(expected)}`,
+    async () => {
+      last = await httpFromCluster(namespace, url, k);
+      return (typeof expected === 'string' ? last === expected : expected.test(last)) ? last : undefined;
+    },
+    { timeoutMs, intervalMs: 200, describe: async () => `last answer: ${last}` },
+  );
+}

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../up/harness.js';
 import { infraTool, kindKube, kindKubeconfig } from '../support/index.js';
-import { createFixture, httpFromCluster, localHttp, SwapProcess, swapObjects, type Fixture } from './harness.js';
+import { answerSoon, createFixture, httpFromCluster, localHttp, SwapProcess, swapObjects, type Fixture } from './harness.js';
 
 const NODE = 'devloop-control-plane';
 
@@ -43,10 +43,10 @@ describe('devloop swap on the kind cluster', () => {
       if (delivered) expect(delivered).toMatchObject({ target: 'kind' });
       const agentImage = nodeImages().find((i) => i.startsWith('docker.io/devloop/swap-agent:'));
       expect(agentImage).toBeDefined();
-      expect(await httpFromCluster(fx.namespace, 'http://web/', kindKube())).toBe('local http');
+      await answerSoon(fx.namespace, 'http://web/', 'local http', kindKube());
       swap.kill('SIGINT');
       expect(await swap.exited, swap.explain()).toBe(0);
-      expect(await httpFromCluster(fx.namespace, 'http://web/', kindKube())).toMatch(/^cluster web-/);
+      await answerSoon(fx.namespace, 'http://web/', /^cluster web-/, kindKube());
       expect(await swapObjects(fx.namespace, kindKube())).toEqual([]);
     } finally {
       swap.kill('SIGKILL');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../up/harness.js';
 import { waitFor } from '../support/index.js';
-import { createFixture, grpcFromCluster, httpFromCluster, localGrpc, localHttp, SwapProcess, swapObjects, userPods, userSpecs, type Fixture } from './harness.js';
+import { answerSoon, createFixture, grpcFromCluster, httpFromCluster, localGrpc, localHttp, SwapProcess, swapObjects, userPods, userSpecs, type Fixture } from './harness.js';
 
 // Global swap on the host cluster: the agent image is built by devloop from the local node:24-slim and pushed to
 // the local registry; a pod in the cluster calls the Service, the answer comes from a process on this machine.
@@ -32,7 +32,7 @@ describe('devloop swap (global)', () => {
         { port: 80, targetPort: 8080, local: 18180, name: 'http' },
         { port: 9090, targetPort: 9090, local: 18190, name: 'grpc' },
       ]);
-      expect(await httpFromCluster(fx.namespace, 'http://web/')).toBe('local http');
+      await answerSoon(fx.namespace, 'http://web/', 'local http');
       expect(await grpcFromCluster(fx.namespace, 'web:9090')).toBe('local-grpc');
       // Many connections at once, multiplexed over the one tunnel.
       const many = await httpFromClusterConcurrently(fx.namespace, 20);
@@ -42,7 +42,7 @@ describe('devloop swap (global)', () => {
       swap.kill('SIGINT');
       expect(await swap.exited, swap.explain()).toBe(0);
       expect(swap.events.find((e) => e.type === 'swap.restored')).toMatchObject({ service: 'web', by: 'devloop' });
-      expect(await httpFromCluster(fx.namespace, 'http://web/')).toMatch(/^cluster web-/);
+      await answerSoon(fx.namespace, 'http://web/', /^cluster web-/);
       expect(await grpcFromCluster(fx.namespace, 'web:9090')).toBe('cluster-grpc');
       expect(await swapObjects(fx.namespace)).toEqual([]);
       expect(await userSpecs(fx.namespace)).toBe(specsBefore);
