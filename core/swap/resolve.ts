@@ -60,15 +60,17 @@ export async function planSwap(
   /** The selector a swap recorded for a Service that is swapped now (its selector is the agent's). */
   recordedSelector: (service: string) => Promise<Record<string, string> | undefined> = async () => undefined,
 ): Promise<SwapPlan> {
-  let services: k8s.V1Service[];
-  try {
-    services = (await kube.core.listNamespacedService({ namespace })).items;
-  } catch (err) {
-    throw kubeCallFailed(`listing the Services of namespace ${namespace}`, err);
-  }
+  const [services, workloads] = await Promise.all([
+    kube.core.listNamespacedService({ namespace }).then(
+      (list) => list.items,
+      (err: unknown) => {
+        throw kubeCallFailed(`listing the Services of namespace ${namespace}`, err);
+      },
+    ),
+    listWorkloads(kube, namespace),
+  ]);
   let service = services.find((s) => s.metadata?.name === name);
   let workload: SwapPlan['workload'];
-  const workloads = await listWorkloads(kube, namespace);
   if (!service) {
     const labelled = services.filter((s) => s.metadata?.labels?.[SERVICE_LABEL] === name);
     if (labelled.length === 1) service = labelled[0];

@@ -213,9 +213,12 @@ export class SwapSession {
 
   static async start(ctx: SwapContext, req: SwapRequest): Promise<SwapSession> {
     const { kube, namespace, owner, report } = ctx;
-    await restoreExpiredSwaps(kube, namespace, owner, report);
     const recorded = async (service: string) => (await readSwap(kube, namespace, service))?.selector;
-    let plan = await planSwap(kube, namespace, owner.project, req.name, req.ports, recorded);
+    // Both read first; a swap of this developer that ran out is restored before the Service is planned again below.
+    const [expired, firstPlan] = await Promise.allSettled([restoreExpiredSwaps(kube, namespace, owner, report), planSwap(kube, namespace, owner.project, req.name, req.ports, recorded)]);
+    if (expired.status === 'rejected') throw expired.reason;
+    if (expired.value.length === 0 && firstPlan.status === 'rejected') throw firstPlan.reason;
+    let plan = expired.value.length === 0 && firstPlan.status === 'fulfilled' ? firstPlan.value : await planSwap(kube, namespace, owner.project, req.name, req.ports, recorded);
     const existing = await readSwap(kube, namespace, plan.serviceName);
     if (existing) {
       const mine = existing.developer === ownerLabels(owner)['devloop.dev/developer'];
