@@ -36,6 +36,18 @@ async function problemsOf(repo: TempRepo, text: string): Promise<string[]> {
 }
 
 describe('devloop.yaml validation', () => {
+  it('reads shared: with its lease, and refuses a lease that is not a duration at its line', async () => {
+    const repo = shop();
+    const base = ['version: 1', 'name: shop', 'services:', '  - name: orders', '    path: services/orders'];
+    const shared = await parseProjectConfig([...base, 'shared:', '  baseline: shop', '  lease: 30m'].join('\n'), repo.path('devloop.yaml'));
+    expect(shared.shared).toEqual({ baseline: 'shop', leaseSeconds: 1800 });
+    const defaults = await parseProjectConfig([...base, 'shared: { baseline: shop }'].join('\n'), repo.path('devloop.yaml'));
+    expect(defaults.shared).toEqual({ baseline: 'shop', leaseSeconds: 12 * 3600 });
+    const problems = await problemsOf(repo, [...base, 'shared:', '  baseline: shop', '  lease: 12 hours'].join('\n'));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^devloop\.yaml:8:\d+ shared\.lease: .*"12h"/);
+  });
+
   it('accepts the minimal contract and resolves defaults', async () => {
     const repo = shop();
     const project = await parseProjectConfig(

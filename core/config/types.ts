@@ -48,5 +48,14 @@ export interface ProjectConfig {
   namespace?: string;
   /** Images devloop built to keep per service; older ones are pruned after a deploy. Default 3. */
   keepImages?: number;
+  /** A shared cluster with a baseline namespace (see `shared:` in devloop.yaml). */
+  shared?: SharedConfig;
   services: ServiceConfig[];
+}
+
+export interface SharedConfig {
+  /** The namespace that runs every service at main. */
+  baseline: string;
+  /** How long a developer's forks and routes outlive their last renewal, in seconds. */
+  leaseSeconds: number;
 }

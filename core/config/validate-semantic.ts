@@ -215,6 +215,10 @@ export async function semanticProblems(data: unknown, root: string): Promise<{ p
   if (developer) project.developer = developer;
   if (typeof data.namespace === 'string') project.namespace = data.namespace;
   if (typeof data.keepImages === 'number') project.keepImages = data.keepImages;
+  const shared = data.shared as { baseline?: unknown; lease?: unknown } | undefined;
+  if (shared && typeof shared.baseline === 'string') {
+    project.shared = { baseline: shared.baseline, leaseSeconds: typeof shared.lease === 'string' ? durationSeconds(shared.lease) : DEFAULT_LEASE_SECONDS };
+  }
   return { problems, project };
 }
 
@@ -266,3 +270,12 @@ function rawHas(v: unknown, key: string): boolean {
   return isObject(v) && v[key] !== undefined;
 }
 
+
+/** A developer's forks and routes outlive the last renewal by this much unless devloop.yaml says otherwise. */
+export const DEFAULT_LEASE_SECONDS = 12 * 3600;
+
+/** "90s", "30m", "12h" (the schema checked the form) in seconds. */
+function durationSeconds(text: string): number {
+  const n = Number(text.slice(0, -1));
+  return n * ({ s: 1, m: 60, h: 3600 } as Record<string, number>)[text.slice(-1)]!;
+}

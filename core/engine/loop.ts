@@ -296,8 +296,9 @@ class DevLoop {
       if (paths.length === 0) return;
     }
     const decisions = decide(paths, this.project, this.oracle.order, this.oracle, this.rules).map((d) => {
-      // Files that cannot reach the containers (no perl and no tar there) are delivered by a rebuild.
-      const why = d.action === 'sync' ? this.syncs.get(d.service)?.cannotSync() : undefined;
+      // Files that cannot reach the containers (no perl and no tar there, or none of the developer's runs: a shared
+      // baseline serves the service) are delivered by a rebuild.
+      const why = d.action === 'sync' ? (this.syncs.get(d.service)?.cannotSync() ?? this.nothingToSyncInto(d.service)) : undefined;
       return why ? { ...d, action: 'rebuild' as const, reason: `sync is not possible (${why})` } : d;
     });
     this.emit({
@@ -312,6 +313,13 @@ class DevLoop {
     const update = decisions.filter((d) => d.action !== 'sync');
     if (update.length > 0) this.dispatch({ type: 'queue', services: update.map((d) => d.service), reason: update[0]!.reason, force: false });
     if (paths.some((p) => AFFECTS_INPUTS.test(p))) await this.refreshOracle();
+  }
+
+  /** Why a sync has nowhere to go: after the first pass, no instance of the service runs for this developer. */
+  private nothingToSyncInto(service: string): string | undefined {
+    const s = this.project.services.find((x) => x.name === service);
+    if (!s || this.control.phase !== 'running' || this.control.pass?.services.includes(service) || this.control.pending[service]) return undefined;
+    return (this.control.instances[service]?.total ?? 0) === 0 ? 'nothing of yours runs it' : undefined;
   }
 
   private async reload(configFile: string): Promise<void> {

@@ -75,6 +75,10 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   const images = Object.fromEntries(planned.map((p) => [repositoryOf(p.image), p.image]));
 
   try {
+    // A shared target removes what expired peers left before reading what runs; a failure there only warns.
+    if (!opts.only && target.tidy) {
+      await target.tidy(ctx, report).catch((err: unknown) => report({ type: 'warning', message: `tidying ${target.where} failed: ${oneLine(err)}` }));
+    }
     // Status before action: render first (a manifest problem changes nothing), then read what runs.
     const deployables = await target.prepare(
       ctx,

@@ -45,6 +45,13 @@ export interface Target {
   forward(ctx: TargetContext, service: ServiceConfig, report: Reporter): Promise<Forwarder>;
   /** Restarts the service's running instances from their image (a forced rebuild of an unchanged version). */
   restart(ctx: TargetContext, service: string): Promise<void>;
+  /**
+   * Housekeeping at the start of a run, for targets shared with others: removes what other developers left behind
+   * and no longer keep alive (expired leases). Reports what it removed; a failure only warns.
+   */
+  tidy?(ctx: TargetContext, report: Reporter): Promise<void>;
+  /** Lines about the environment beyond the services' own status (a shared cluster's routes and other developers). */
+  overview?(ctx: TargetContext): Promise<string[]>;
 }
 
 export interface TargetDescription {
@@ -89,6 +96,8 @@ export interface Deployed {
   desired: number;
   /** Target-specific memory of the last deploy (the recorded objects, to prune). */
   detail?: unknown;
+  /** One line on how it is served, where that is not obvious ("baseline shop runs it", "forked: …"). */
+  note?: string;
 }
 
 export interface DeployOptions {
