@@ -130,7 +130,6 @@ export class SharedClusterTarget extends KubernetesTarget {
     }
     await this.routesFor(ctx).check();
     await this.checkAllowed();
-    await renewLease(this.kube, this.baseline, owner(ctx), this.leaseSeconds);
     void report;
   }
 
@@ -177,6 +176,8 @@ export class SharedClusterTarget extends KubernetesTarget {
         }
       }
     }
+    // The lease first: a fork that exists is always covered by one, so it expires even if this run dies.
+    await renewLease(this.kube, this.baseline, owner(ctx), this.leaseSeconds);
     if (!(await super.deploy(ctx, d, previous, opts, report))) return false;
     // Only a ready fork gets a route (a route to a Service without ready pods stalls the keyed requests).
     try {

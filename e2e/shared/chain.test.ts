@@ -130,6 +130,10 @@ describe('shared cluster: baseline + forks routed by key, hop by hop', () => {
     expect(status.stdout).toMatch(/web: served by the baseline/);
     expect(status.stdout).toMatch(/your routes \(devloop-route=alice\): (orders, stock|stock, orders)/);
     expect(status.stdout).toMatch(/bob: routes (pricing, stock|stock, pricing); lease until/);
+    const plan = await devloop(clones.alice, 'alice', ['plan']);
+    expect(plan.code, explain(plan)).toBe(0);
+    expect(plan.stdout).toMatch(new RegExp(`orders: forked: version differs from baseline \\(${baseline}: [0-9a-f]{12}, yours: [0-9a-f]{12}\\)`));
+    expect(plan.stdout).toMatch(/web: served by the baseline/);
   }, 300_000);
 
   it('concurrent `up` of alice and bob keeps both routes (10 rounds)', async () => {
