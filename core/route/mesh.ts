@@ -153,6 +153,32 @@ export class MeshRoutes {
   }
 }
 
+/**
+ * Applying a VirtualService replaces its whole route list: one that is about to be applied (the baseline's own, from
+ * its manifests) keeps the developers' routes and leases the live one holds, so deploying the baseline never drops
+ * a developer's route. Other objects pass unchanged.
+ */
+export async function keepDevelopersRoutes<T extends { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }>(
+  kube: Kube,
+  namespace: string,
+  objects: T[],
+): Promise<T[]> {
+  return Promise.all(
+    objects.map(async (o) => {
+      if (o.kind !== 'VirtualService' || !o.apiVersion.startsWith('networking.istio.io/')) return o;
+      const live = await readVirtualService(kube, o.metadata.namespace ?? namespace, o.metadata.name);
+      if (!live) return o;
+      let next = o as unknown as VirtualService;
+      next = { ...next, spec: { ...next.spec }, metadata: { ...next.metadata, annotations: { ...next.metadata.annotations } } };
+      for (const [developer, expires] of routedDevelopers(live)) {
+        const route = live.spec.http?.find((r) => r.name === routeName(developer));
+        if (route) next = withRoute(next, developer, route, expires ?? new Date(0));
+      }
+      return next as unknown as T;
+    }),
+  );
+}
+
 /** The VirtualService without the developer's route; `null` (delete it) when devloop made it for routes and none is left. */
 function dropRoute(vs: VirtualService, developer: string): VirtualService | null {
   const next = withoutRoute(vs, developer);

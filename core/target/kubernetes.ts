@@ -24,6 +24,7 @@ import { MANAGED_BY, MANAGED_BY_VALUE, ownerSelector, SERVICE_LABEL, VERSION_ANN
 import { renderManifests, type K8sObject } from '../deploy/render.js';
 import { readWorkload, waitForRollout, WORKLOAD_KINDS, workloadStatus } from '../deploy/rollout.js';
 import { transformObjects } from '../deploy/transform.js';
+import { keepDevelopersRoutes } from '../route/mesh.js';
 import type { ServicePods } from '../forward/pods.js';
 import type { PortForward } from '../forward/portforward.js';
 import type { BuildSkipReason, TargetKind } from '../engine/events.js';
@@ -237,7 +238,8 @@ export class KubernetesTarget implements Target {
       // Intent first: if devloop dies while applying, the record already names every object it may have labelled
       // (and no version, so nothing counts as current): the next up converges and prunes exactly those.
       await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: '', manifestHash: '', objects: unionRefs(before, refs) }, recordName);
-      await applyObjects(this.kube, objects);
+      // A VirtualService of the manifests keeps the routes developers added to it (a shared cluster's baseline).
+      await applyObjects(this.kube, await keepDevelopersRoutes(this.kube, this.namespace, objects));
       await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: d.version, manifestHash: d.configHash, objects: refs }, recordName);
       report({ type: 'deploy.applied', service: name, objects: refs.map(describeRef) });
       for (const stale of objectsToPrune(before, refs)) {
