@@ -120,16 +120,19 @@ export class SharedClusterTarget extends KubernetesTarget {
 
   override async ensureEnvironment(ctx: TargetContext, report: Reporter): Promise<void> {
     refuseBaselineName(ctx.developer);
-    try {
-      await this.kube.core.readNamespace({ name: this.baseline });
-    } catch (err) {
-      if (!isNotFound(err)) throw kubeCallFailed(`read namespace ${this.baseline}`, err);
-      throw new UserError(`the baseline namespace ${this.baseline} does not exist`, {
-        hint: 'deploy the baseline first with `devloop up --baseline` (CI does it from main), or correct shared.baseline in devloop.yaml',
-      });
-    }
-    await this.routesFor(ctx).check();
-    await this.checkAllowed();
+    // Three independent checks, asked at once; the first problem in this order is the one reported.
+    const checks = await Promise.allSettled([
+      this.kube.core.readNamespace({ name: this.baseline }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw kubeCallFailed(`read namespace ${this.baseline}`, err);
+        throw new UserError(`the baseline namespace ${this.baseline} does not exist`, {
+          hint: 'deploy the baseline first with `devloop up --baseline` (CI does it from main), or correct shared.baseline in devloop.yaml',
+        });
+      }),
+      this.routesFor(ctx).check(),
+      this.checkAllowed(),
+    ]);
+    const failed = checks.find((c) => c.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     void report;
   }
 
@@ -137,13 +140,13 @@ export class SharedClusterTarget extends KubernetesTarget {
   private async checkAllowed(): Promise<void> {
     const { AuthorizationV1Api } = this.kube.lib;
     const api = this.kube.config.makeApiClient(AuthorizationV1Api);
-    const denied: string[] = [];
-    for (const verb of ['create', 'update', 'delete']) {
-      const review = await api.createSelfSubjectAccessReview({
-        body: { spec: { resourceAttributes: { namespace: this.baseline, verb, group: 'networking.istio.io', resource: 'virtualservices' } } },
-      });
-      if (!review.status?.allowed) denied.push(verb);
-    }
+    const verbs = ['create', 'update', 'delete'];
+    const reviews = await Promise.all(
+      verbs.map((verb) =>
+        api.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { namespace: this.baseline, verb, group: 'networking.istio.io', resource: 'virtualservices' } } } }),
+      ),
+    );
+    const denied = verbs.filter((_, i) => !reviews[i]!.status?.allowed);
     if (denied.length) {
       throw new UserError(`you may not ${denied.join('/')} VirtualServices in ${this.baseline}, so devloop cannot route your requests`, {
         hint: 'ask for a Role in the baseline namespace that allows get, list, create, update and delete on virtualservices.networking.istio.io',
