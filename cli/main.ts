@@ -14,6 +14,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ register
   status: { summary: 'show what runs where and whether it is current', load: () => import('./commands/status.js') },
   down: { summary: 'remove everything devloop deployed for you', load: () => import('./commands/down.js') },
   scaffold: { summary: 'create a new service from a template', load: () => import('./commands/scaffold.js') },
+  demo: { summary: 'create a demo repository and run it on local Docker with live sync', load: () => import('./commands/demo.js') },
 };
 
 /** Global options that take a value: their value is not the command name. */
