@@ -118,7 +118,7 @@ export class SharedClusterTarget extends KubernetesTarget {
     }
   }
 
-  override async ensureEnvironment(ctx: TargetContext, report: Reporter): Promise<void> {
+  override async ensureEnvironment(ctx: TargetContext, _report: Reporter): Promise<void> {
     refuseBaselineName(ctx.developer);
     // Three independent checks, asked at once; the first problem in this order is the one reported.
     const checks = await Promise.allSettled([
@@ -133,7 +133,6 @@ export class SharedClusterTarget extends KubernetesTarget {
     ]);
     const failed = checks.find((c) => c.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    void report;
   }
 
   /** The developer must be allowed to write VirtualServices in the baseline namespace (asked before anything changes). */
