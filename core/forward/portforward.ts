@@ -45,11 +45,19 @@ export async function dialPod(kube: Kube, namespace: string, pod: string, port: 
   const toPod = new PassThrough();
   let socket: PodSocket | undefined;
   let errorText = '';
+  let closed = false;
   const stream = new Duplex({
+    // The WebSocket is the whole connection: when the pod's side has ended, nothing written reaches it any more, so
+    // the stream ends both ways (as a TCP socket does), and a keep-alive pool drops it instead of reusing it.
+    allowHalfOpen: false,
     read() {
       socket?.resume?.();
     },
     write(chunk: Buffer, _encoding, done) {
+      if (closed) {
+        done(new Error(`port-forward to pod/${pod}:${port} is closed`));
+        return;
+      }
       toPod.write(chunk);
       const drained = () => (!socket || socket.bufferedAmount < SEND_BUFFER_LIMIT || stream.destroyed ? done() : setTimeout(drained, 2));
       setImmediate(drained);
@@ -90,6 +98,7 @@ export async function dialPod(kube: Kube, namespace: string, pod: string, port: 
   }
   socket.on('error', (err) => stream.destroy(err));
   socket.on('close', () => {
+    closed = true;
     // The API server reports a refused connection on the error channel, then closes.
     if (errorText.trim()) stream.destroy(new Error(errorText.trim()));
     else stream.push(null);

@@ -58,12 +58,13 @@ async function listening(server: net.Server): Promise<number> {
 }
 
 /** A loopback connection as a plain Duplex: none of a socket's methods, as a port-forward stream. */
-function dialLoopback(port: number, counter?: { dials: number }): () => Promise<Duplex> {
+function dialLoopback(port: number, counter?: { dials: number; streams?: Duplex[] }): () => Promise<Duplex> {
   return async () => {
     if (counter) counter.dials++;
     const socket = net.connect(port, '127.0.0.1');
     await once(socket, 'connect');
     const stream = new Duplex({
+      allowHalfOpen: false,
       read() {
         socket.resume();
       },
@@ -84,6 +85,7 @@ function dialLoopback(port: number, counter?: { dials: number }): () => Promise<
     });
     socket.on('end', () => stream.push(null));
     socket.on('error', (err) => stream.destroy(err));
+    counter?.streams?.push(stream);
     return stream;
   };
 }
@@ -147,6 +149,21 @@ describe('KeyedProxy, HTTP/1.1', () => {
     expect(seen.map((s) => s.headers['x-devloop-route'])).toEqual(Array(5).fill('alice'));
     expect(counter.dials).toBe(1);
     expect(upstreamSockets.size).toBe(1);
+  });
+
+  it('dials again when the upstream closed its kept-alive connection between two requests of a client', async () => {
+    const upstream = http.createServer((req, res) => {
+      // As a server whose keep-alive timeout ran out: the connection is closed after the answer.
+      res.end(`ok ${req.url}`, () => req.socket.end());
+    });
+    const counter = { dials: 0, streams: [] as Duplex[] };
+    const { port } = await startProxy(dialLoopback(await listening(upstream), counter));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanups.push(() => agent.destroy());
+    expect((await request(port, { path: '/1', agent })).body).toBe('ok /1');
+    if (!counter.streams[0]!.destroyed) await once(counter.streams[0]!, 'close');
+    expect((await request(port, { path: '/2', agent })).body).toBe('ok /2');
+    expect(counter.dials).toBe(2);
   });
 
   it('streams a large chunked upload and download without holding them: each chunk is echoed before the next is sent', async () => {

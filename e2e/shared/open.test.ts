@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,17 +22,66 @@ import { buildCli, devloop, explain } from '../up/harness.js';
 // without headers goes through the local port to the fork, which sees the routing key; without a fork, to the
 // baseline.
 
+// HTTP/1.1 and WebSocket on port 8080, and HTTP/2 with prior knowledge on the same port (told apart by the
+// preface, as gRPC servers are reached): every answer names the pod and the headers it received.
 const SERVER_JS = `
 const http = require('node:http');
+const http2 = require('node:http2');
+const net = require('node:net');
 const os = require('node:os');
 const crypto = require('node:crypto');
-http.createServer((req, res) => {
+const pod = os.hostname();
+function collect(stream, done) {
   const hash = crypto.createHash('sha256');
   let size = 0;
-  req.on('data', (c) => { hash.update(c); size += c.length; });
-  req.on('end', () => {
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ pod: os.hostname(), method: req.method, url: req.url, headers: req.headers, size, sha256: hash.digest('hex') }));
+  stream.on('data', (c) => { hash.update(c); size += c.length; });
+  stream.on('end', () => done(size, hash.digest('hex')));
+}
+const h1 = http.createServer((req, res) => collect(req, (size, sha256) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ pod, method: req.method, url: req.url, headers: req.headers, size, sha256 }));
+}));
+// WebSocket: each (small, masked) text message is answered with the pod, the routing header of the upgrade
+// request and the message.
+h1.on('upgrade', (req, socket) => {
+  const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
+  let buf = Buffer.alloc(0);
+  socket.on('data', (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    while (buf.length >= 6) {
+      const opcode = buf[0] & 0x0f, len = buf[1] & 0x7f;
+      if (buf.length < 6 + len) return;
+      const mask = buf.subarray(2, 6);
+      const payload = Buffer.from(buf.subarray(6, 6 + len).map((b, i) => b ^ mask[i % 4]));
+      buf = buf.subarray(6 + len);
+      if (opcode === 8) { socket.end(Buffer.from([0x88, 0])); return; }
+      const text = Buffer.from(JSON.stringify({ pod, route: req.headers['x-devloop-route'], baggage: req.headers.baggage, echo: payload.toString() }));
+      socket.write(Buffer.concat([Buffer.from([0x81, 126, text.length >> 8, text.length & 255]), text]));
+    }
+  });
+  socket.on('end', () => socket.end());
+  socket.on('error', () => socket.destroy());
+});
+function h2(socket) {
+  const session = http2.performServerHandshake(socket);
+  session.on('error', () => {});
+  session.on('stream', (stream, headers) => collect(stream, (size, sha256) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/json' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'x-pod': pod }));
+    stream.end(JSON.stringify({ pod, method: headers[':method'], url: headers[':path'], headers, size, sha256 }));
+  }));
+}
+net.createServer((socket) => {
+  socket.on('error', () => socket.destroy());
+  socket.once('data', (chunk) => {
+    socket.pause();
+    socket.unshift(chunk);
+    if (chunk.subarray(0, 3).toString() === 'PRI') h2(socket);
+    else {
+      h1.emit('connection', socket);
+      socket.resume();
+    }
   });
 }).listen(8080);
 process.on('SIGTERM', () => process.exit(0));
@@ -200,6 +251,37 @@ describe('devloop open on the real cluster', () => {
     expect(posted.headers.baggage).toBe('devloop-route=alice,tenant=acme');
     expect(posted.size).toBe(body.length);
     expect(posted.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+
+    // HTTP/2 with prior knowledge, as a gRPC client speaks it: the key on the stream, the trailers back.
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const stream = client.request({ ':method': 'POST', ':path': '/pkg.Echo/Call', 'content-type': 'application/grpc', te: 'trailers' });
+      stream.end('hello over h2');
+      let trailers: http2.IncomingHttpHeaders | undefined;
+      stream.on('trailers', (t) => (trailers = t));
+      let text = '';
+      for await (const c of stream) text += String(c);
+      const h2answer = JSON.parse(text) as Answer;
+      expect(h2answer.pod).toBe(forkPod);
+      expect(h2answer.url).toBe('/pkg.Echo/Call');
+      expect(h2answer.headers.baggage).toBe('devloop-route=alice');
+      expect(h2answer.headers['x-devloop-route']).toBe('alice');
+      expect(h2answer.sha256).toBe(createHash('sha256').update('hello over h2').digest('hex'));
+      expect(trailers).toMatchObject({ 'grpc-status': '0', 'x-pod': forkPod });
+    } finally {
+      client.close();
+    }
+
+    // WebSocket: the upgrade request carries the key, messages flow both ways.
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    try {
+      await once(ws, 'open');
+      ws.send('ping');
+      const [message] = (await once(ws, 'message')) as [MessageEvent];
+      expect(JSON.parse(String(message.data))).toEqual({ pod: forkPod, route: 'alice', baggage: 'devloop-route=alice', echo: 'ping' });
+    } finally {
+      ws.close();
+    }
 
     // The fork goes away: the same local port now leads to the baseline.
     await kube().apps.deleteNamespacedDeployment({ name: 'web-alice', namespace });
