@@ -100,7 +100,7 @@ export async function dialPod(kube: Kube, namespace: string, pod: string, port: 
   socket.on('close', () => {
     closed = true;
     // The API server reports a refused connection on the error channel, then closes.
-    if (errorText.trim()) stream.destroy(new Error(errorText.trim()));
+    if (errorText.trim()) stream.destroy(new Error(`port-forward to pod/${pod}:${port}: ${errorText.trim()}`));
     else stream.push(null);
   });
   return stream;

@@ -246,6 +246,26 @@ describe('KeyedProxy, HTTP/1.1', () => {
     expect(events.map((e) => e.type)).toEqual(['upstream.failed']);
   });
 
+  it('ends the upstream request when the client leaves before the answer, and reports no failure', async () => {
+    let arrived!: () => void;
+    let upstreamClosed!: () => void;
+    const got = new Promise<void>((resolve) => (arrived = resolve));
+    const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+    // An answer that never comes; the client leaves instead.
+    const upstream = http.createServer((req) => {
+      req.socket.on('close', () => upstreamClosed());
+      arrived();
+    });
+    const events: KeyedProxyEvent[] = [];
+    const { port } = await startProxy(dialLoopback(await listening(upstream)), events);
+    const req = http.get({ host: '127.0.0.1', port, path: '/slow' });
+    req.on('error', () => {}); // the client's own abort
+    await got;
+    req.destroy();
+    await closed;
+    expect(events).toEqual([]);
+  });
+
   it('closes client connections on dropConnections, and the next request dials again', async () => {
     const upstream = http.createServer((_req, res) => res.end('ok'));
     const counter = { dials: 0 };

@@ -194,10 +194,13 @@ export class KeyedProxy {
       connection.close();
       this.connections.delete(socket);
     });
-    void sniffPreface(socket).then((kind) => {
-      if (kind === 'http2') this.serveHttp2(connection);
-      else if (kind === 'http1') this.http1.emit('connection', socket);
-    });
+    sniffPreface(socket)
+      .then((kind) => {
+        if (kind === 'http2') this.serveHttp2(connection);
+        else if (kind === 'http1') this.http1.emit('connection', socket);
+      })
+      // A connection that cannot be served (it closed while it was handed over) ends alone.
+      .catch(() => socket.destroy());
   }
 
   private failed(reason: unknown): string {
@@ -214,6 +217,16 @@ export class KeyedProxy {
       res.destroy();
       return;
     }
+    try {
+      this.forwardRequest(connection, req, res);
+    } catch (err) {
+      // A request Node's client refuses to send (it checks what the server side let through) is the client's 502.
+      if (res.headersSent) res.destroy();
+      else res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' }).end(`devloop: ${oneLine(err)}\n`);
+    }
+  }
+
+  private forwardRequest(connection: ClientConnection, req: http.IncomingMessage, res: http.ServerResponse): void {
     // The client's own framing goes with the body: a chunked body stays chunked, a sized one keeps its length.
     const keep = /^\s*chunked\s*$/i.test(req.headers['transfer-encoding'] ?? '') ? ['transfer-encoding'] : [];
     const drop = hopByHop(req.headers, keep);
@@ -242,7 +255,10 @@ export class KeyedProxy {
       });
       answer.on('error', () => res.destroy());
     });
+    let clientGone = false;
     upstream.on('error', (err) => {
+      // Cut off because the client left: nothing to answer, nothing to report.
+      if (clientGone) return;
       if (res.headersSent) {
         res.destroy();
         return;
@@ -252,7 +268,9 @@ export class KeyedProxy {
     });
     // The client went away before the exchange finished: so does the upstream request.
     res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
+      if (res.writableFinished) return;
+      clientGone = true;
+      upstream.destroy();
     });
     // Likewise the request: the upstream may answer before the body has come (or without waiting for it).
     upstream.flushHeaders();
@@ -352,7 +370,9 @@ export class KeyedProxy {
         if (!upstream.closed) upstream.close(stream.rstCode && stream.rstCode !== NGHTTP2_NO_ERROR ? stream.rstCode : NGHTTP2_CANCEL);
       });
       if ((flags & NGHTTP2_FLAG_END_STREAM) === 0) stream.pipe(upstream);
-    }, fail);
+    })
+      // The upstream session died between streams, or refused the request's headers: this stream's 502.
+      .catch(fail);
     // A stream's own errors (a client reset) end it; the upstream stream follows through 'close'.
     stream.on('error', () => {});
   }

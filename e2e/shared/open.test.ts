@@ -208,13 +208,13 @@ describe('devloop open on the real cluster', () => {
     await create(aliceFork(baseline));
     await Promise.all([waitForDeployment(namespace, 'web'), waitForDeployment(namespace, 'web-alice')]);
 
-    // The project: web (deployed above) and orders (no Service anywhere).
+    // The project: web (deployed above), orders (no Service anywhere) and nolisten (a Service created below).
     dir = await mkdtemp(path.join(os.tmpdir(), 'devloop-open-'));
     await writeFile(
       path.join(dir, 'devloop.yaml'),
-      `version: 1\nname: shop\nnamespace: ${namespace}\nservices:\n  - name: web\n    path: services/web\n    ports: ["18082:8080"]\n  - name: orders\n    path: services/orders\n`,
+      `version: 1\nname: shop\nnamespace: ${namespace}\nservices:\n  - name: web\n    path: services/web\n    ports: ["18082:8080"]\n  - name: orders\n    path: services/orders\n  - name: nolisten\n    path: services/nolisten\n`,
     );
-    for (const s of ['web', 'orders']) {
+    for (const s of ['web', 'orders', 'nolisten']) {
       await mkdir(path.join(dir, 'services', s), { recursive: true });
       await writeFile(path.join(dir, 'services', s, 'Dockerfile'), 'FROM scratch\n');
     }
@@ -313,10 +313,31 @@ describe('devloop open on the real cluster', () => {
     expect(await open.stop()).toBe(0);
   });
 
+  it('answers 502 with the reason, and says so, when nothing listens on the pod’s port', async () => {
+    // A Service whose target port no container listens on.
+    await kube().core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: 'nolisten' }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 9999 as unknown as k8s.IntOrString }] } },
+    });
+    const port = await freePort();
+    const open = new OpenProcess(dir, ['nolisten', '--port', String(port)]);
+    running.push(open);
+    await open.line(/^open nolisten → /, 'where it leads');
+    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(30_000) });
+    const text = await res.text();
+    expect(res.status).toBe(502);
+    expect(text).toMatch(/^devloop: port-forward to pod\/web-[a-z0-9-]+:9999: .*9999/);
+    expect(text.trimEnd().split('\n')).toHaveLength(1);
+    await waitFor('the failure on stderr', async () => (/^nolisten: port-forward to pod\/web-.*:9999: /m.test(open.stderr) ? true : undefined), {
+      describe: async () => `stderr: ${open.stderr}`,
+    });
+    expect(await open.stop()).toBe(0);
+  });
+
   it('refuses bad input with one line and a hint, exit 2', async () => {
     const unknown = await devloop(dir, 'alice', ['open', 'webb']);
     expect(unknown.code, explain(unknown)).toBe(2);
-    expect(unknown.stderr).toBe('unknown service "webb"\nhint: devloop.yaml lists: web, orders\n');
+    expect(unknown.stderr).toBe('unknown service "webb"\nhint: devloop.yaml lists: web, orders, nolisten\n');
 
     const noService = await devloop(dir, 'alice', ['open', 'orders']);
     expect(noService.code, explain(noService)).toBe(2);
