@@ -495,6 +495,24 @@ describe('KeyedProxy, WebSocket and other upgrades', () => {
     expect(seen[0]!.headers.upgrade).toBe('custom');
   });
 
+  it('answers an upgrade with 502 when the upstream stream fails before answering', async () => {
+    const events: KeyedProxyEvent[] = [];
+    const dial = async () => {
+      const stream = new Duplex({ read() {}, write(_c, _e, done) { done(); } });
+      setImmediate(() => stream.destroy(new Error('port-forward to pod/web-1:8080: connection refused')));
+      return stream;
+    };
+    const { port } = await startProxy(dial, events);
+    const client = net.connect(port, '127.0.0.1');
+    cleanups.push(() => void client.destroy());
+    client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    let text = '';
+    for await (const c of client) text += String(c);
+    expect(text).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    expect(text.endsWith('\r\n\r\ndevloop: port-forward to pod/web-1:8080: connection refused\n')).toBe(true);
+    expect(events).toEqual([{ type: 'upstream.failed', message: 'port-forward to pod/web-1:8080: connection refused' }]);
+  });
+
   it('answers an upgrade with 502 when the upstream cannot be reached', async () => {
     const events: KeyedProxyEvent[] = [];
     const { port } = await startProxy(() => Promise.reject(new Error('cannot reach web: no ready pod')), events);

@@ -298,19 +298,22 @@ export class KeyedProxy {
           upstream.destroy();
           return;
         }
-        upstream.on('error', () => socket.destroy());
+        let answered = false;
+        upstream.once('data', () => (answered = true));
+        upstream.on('error', (err) => {
+          // Failed before any answer (nothing listens on the pod's port): the client hears why, as for a request.
+          if (!answered && !socket.destroyed) badGateway(socket, this.failed(err));
+          else socket.destroy();
+        });
         upstream.on('close', () => {
-          if (!upstream.readableEnded) socket.destroy();
+          if (!upstream.readableEnded && answered) socket.destroy();
         });
         socket.on('close', () => upstream.destroy());
         upstream.write(requestHead);
         if (head.length > 0) upstream.write(head);
         socket.pipe(upstream).pipe(socket);
       },
-      (err: unknown) => {
-        const body = `devloop: ${this.failed(err)}\n`;
-        socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-      },
+      (err: unknown) => badGateway(socket, this.failed(err)),
     );
   }
 
@@ -376,6 +379,13 @@ export class KeyedProxy {
     // A stream's own errors (a client reset) end it; the upstream stream follows through 'close'.
     stream.on('error', () => {});
   }
+}
+
+/** A 502 written on a raw connection (an upgrade request's), which then closes. */
+function badGateway(socket: net.Socket, message: string): void {
+  const body = `devloop: ${message}\n`;
+  socket.unpipe();
+  socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 /** The pairs of a raw header list. */
