@@ -8,6 +8,16 @@ import type { ProjectConfig, ServiceConfig } from './types.js';
 /** Directories whose Dockerfiles are not services: dependencies, vendored code, test fixtures. */
 const SKIPPED_DIRS = new Set(['node_modules', 'vendor', 'testdata', 'fixtures', '.git', '.devloop']);
 
+/**
+ * Directory names that say how a repository is laid out, not what a service is called: a service is named after the
+ * nearest directory above its Dockerfile that is not one of these (`src/cartservice/src/Dockerfile` → cartservice).
+ */
+export const GENERIC_DIRS = new Set([
+  'src', 'source', 'sources', 'app', 'apps', 'build', 'docker', 'dockerfiles', 'deploy', 'deployment', 'deployments',
+  'cmd', 'main', 'code', 'server', 'service', 'services', 'svc', 'packages', 'pkg', 'image', 'images', 'container',
+  'containers', 'dist', 'bin', '.docker', 'ci', 'dev', 'prod', 'release',
+]);
+
 /** Subdirectories that conventionally hold a service's Kubernetes manifests, in order of preference. */
 const MANIFEST_DIRS = ['k8s', 'kubernetes', 'manifests', 'deploy', 'chart'];
 
@@ -84,23 +94,30 @@ export async function discoverServices(root: string, projectName = projectNameFo
 }
 
 /**
- * Names from directory names; where two collide ("services/api", "tools/api") the parent directories are
- * prefixed until they differ ("services-api", "tools-api").
+ * Names from directory names: the nearest directory that is not a generic name (GENERIC_DIRS). Where two collide
+ * ("services/api", "tools/api") the meaningful parent directories are prefixed until they differ
+ * ("services-api", "tools-api"); what still collides gets a numeric suffix.
  */
-function uniqueNames(dirs: string[], projectName: string): string[] {
-  const labelFor = (dir: string, depth: number): string => {
-    if (dir === '') return projectName;
+export function uniqueNames(dirs: string[], projectName: string): string[] {
+  const meaningful = dirs.map((dir) => {
+    if (dir === '') return [];
     const parts = dir.split('/');
+    const named = parts.filter((p) => !GENERIC_DIRS.has(p.toLowerCase()));
+    return named.length > 0 ? named : parts;
+  });
+  const labelFor = (i: number, depth: number): string => {
+    const parts = meaningful[i]!;
+    if (parts.length === 0) return projectName;
     return toDnsLabel(parts.slice(Math.max(0, parts.length - depth)).join('-')) || 'service';
   };
   const depth = dirs.map(() => 1);
   for (let round = 0; round < 64; round++) {
-    const labels = dirs.map((d, i) => labelFor(d, depth[i]!));
+    const labels = dirs.map((_d, i) => labelFor(i, depth[i]!));
     const counts = new Map<string, number>();
     for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
     let changed = false;
-    dirs.forEach((d, i) => {
-      if (counts.get(labels[i]!)! > 1 && depth[i]! < d.split('/').length) {
+    dirs.forEach((_d, i) => {
+      if (counts.get(labels[i]!)! > 1 && depth[i]! < meaningful[i]!.length) {
         depth[i]!++;
         changed = true;
       }
@@ -116,7 +133,7 @@ function uniqueNames(dirs: string[], projectName: string): string[] {
       });
     }
   }
-  return dirs.map((d, i) => labelFor(d, depth[i]!));
+  return dirs.map((_d, i) => labelFor(i, depth[i]!));
 }
 
 async function isFile(p: string): Promise<boolean> {

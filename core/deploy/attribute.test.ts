@@ -129,7 +129,9 @@ describe('serviceManifests', () => {
     repos.push(repo);
     const yaml = (o: K8sObject) => JSON.stringify(o);
     repo.write({
-      'deploy/apps.yaml': [deployment('cart', ['cartservice']), service('cart', { app: 'cart' }), deployment('email', ['shop/email']), deployment('redis', ['redis'])].map(yaml).join('\n---\n'),
+      'deploy/apps.yaml': [deployment('cart', ['cartservice']), service('cart', { app: 'cart' }), deployment('email', ['shop/email']), deployment('redis', ['redis']), deployment('web-in-tree', ['shop/web'])]
+        .map(yaml)
+        .join('\n---\n'),
       'deploy/ingress.yaml': yaml(object('Ingress', 'web')),
       'own/k8s/web.yaml': yaml(deployment('web', ['shop/web'])),
     });
@@ -140,6 +142,7 @@ describe('serviceManifests', () => {
     };
     const of = serviceManifests(project, 'shop-ada');
     const [web, email, cart, tools] = await Promise.all(project.services.map((s) => of(s)));
+    // web deploys from its own manifests: the tree's workload for it is left out.
     expect(names(web!.objects)).toEqual(['Deployment/web']);
     // email is the first service of the tree in devloop.yaml: it deploys the shared objects too.
     expect(names(email!.objects)).toEqual(['Deployment/redis', 'Ingress/web', 'Deployment/email']);

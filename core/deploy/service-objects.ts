@@ -6,7 +6,8 @@ import { renderManifests, type RenderResult } from './render.js';
  * The rendered objects of each service, whether its manifests are its own or the project's tree: its own are
  * rendered as they are (Helm release = service name); the project tree is rendered once per instance (Helm release =
  * project name) and split among the services that use it (`attributeObjects`), the shared group going with the
- * first of them in devloop.yaml order. A service without manifests has none. A render failure of the tree is the
+ * first of them in devloop.yaml order; objects of the tree that belong to a service with manifests of its own are
+ * left out. A service without manifests has none. A render failure of the tree is the
  * same error object for every service that asks.
  */
 export function serviceManifests(project: Pick<ProjectConfig, 'root' | 'name' | 'services'>, namespace: string): (service: ServiceConfig) => Promise<RenderResult> {
@@ -14,8 +15,10 @@ export function serviceManifests(project: Pick<ProjectConfig, 'root' | 'name' | 
   const renderTree = (manifests: string) => {
     tree ??= (async () => {
       const rendered = await renderManifests(project.root, manifests, { release: project.name, namespace });
-      const users = project.services.filter((s) => s.fromProjectManifests);
-      return { source: rendered.source, attribution: attributeObjects(rendered.objects, users), sharedWith: users[0]?.name };
+      // Every service takes part, so that what the tree has for a service with manifests of its own is left out
+      // (that service deploys from its own) instead of landing in the shared group.
+      const attribution = attributeObjects(rendered.objects, project.services);
+      return { source: rendered.source, attribution, sharedWith: project.services.find((s) => s.fromProjectManifests)?.name };
     })();
     return tree;
   };
