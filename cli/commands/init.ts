@@ -8,7 +8,7 @@ import { workDir } from '../main.js';
 import { exists } from '../../core/fs.js';
 import { renderConfig } from '../../core/config/write.js';
 import { planFromRepository, type InitPlan } from '../../core/init/plan.js';
-import { findSkaffoldFile, planFromSkaffold } from '../../core/init/skaffold.js';
+import { findSkaffoldFile, labelFor, planFromSkaffold } from '../../core/init/skaffold.js';
 
 export { renderConfig };
 
@@ -29,7 +29,7 @@ export function register(program: Command): void {
       if (skaffold !== undefined) {
         const s = await planFromSkaffold(dir, skaffold);
         plan = s;
-        const from = displayPath(skaffold);
+        const from = labelFor(dir, skaffold);
         header =
           ` ${CONFIG_FILE}: written by devloop from ${path.basename(skaffold)} (every config, no profiles, as \`skaffold run\` would).\n` +
           ' Dependencies in go.mod (replace => ../dir) and package.json (workspace packages) are found automatically;\n' +

@@ -99,41 +99,40 @@ export async function discoverServices(root: string, projectName = projectNameFo
  * ("services-api", "tools-api"); what still collides gets a numeric suffix.
  */
 export function uniqueNames(dirs: string[], projectName: string): string[] {
-  const meaningful = dirs.map((dir) => {
-    if (dir === '') return [];
+  // Per directory, the names it may take, shortest first: its meaningful directories from the nearest one up, then
+  // its whole path (generic parts included) for what still collides.
+  const candidates = dirs.map((dir) => {
+    if (dir === '') return [projectName];
     const parts = dir.split('/');
     const named = parts.filter((p) => !GENERIC_DIRS.has(p.toLowerCase()));
-    return named.length > 0 ? named : parts;
+    const base = named.length > 0 ? named : parts;
+    const out = base.map((_p, i) => toDnsLabel(base.slice(base.length - 1 - i).join('-')) || 'service');
+    const whole = toDnsLabel(parts.join('-')) || 'service';
+    return out.includes(whole) ? out : [...out, whole];
   });
-  const labelFor = (i: number, depth: number): string => {
-    const parts = meaningful[i]!;
-    if (parts.length === 0) return projectName;
-    return toDnsLabel(parts.slice(Math.max(0, parts.length - depth)).join('-')) || 'service';
-  };
-  const depth = dirs.map(() => 1);
+  const depth = dirs.map(() => 0);
   for (let round = 0; round < 64; round++) {
-    const labels = dirs.map((_d, i) => labelFor(i, depth[i]!));
+    const labels = dirs.map((_d, i) => candidates[i]![depth[i]!]!);
     const counts = new Map<string, number>();
     for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
     let changed = false;
     dirs.forEach((_d, i) => {
-      if (counts.get(labels[i]!)! > 1 && depth[i]! < meaningful[i]!.length) {
+      if (counts.get(labels[i]!)! > 1 && depth[i]! < candidates[i]!.length - 1) {
         depth[i]!++;
         changed = true;
       }
     });
-    if (!changed) {
-      // Whatever still collides (identical labels from different spellings) gets a numeric suffix.
-      const used = new Set<string>();
-      return labels.map((l) => {
-        let name = l;
-        for (let n = 2; used.has(name); n++) name = `${l.slice(0, 60)}-${n}`;
-        used.add(name);
-        return name;
-      });
-    }
+    if (!changed) break;
   }
-  return dirs.map((_d, i) => labelFor(i, depth[i]!));
+  // Whatever still collides (identical labels from different spellings) gets a numeric suffix.
+  const used = new Set<string>();
+  return dirs.map((_d, i) => {
+    const l = candidates[i]![depth[i]!]!;
+    let name = l;
+    for (let n = 2; used.has(name); n++) name = `${l.slice(0, 60)}-${n}`;
+    used.add(name);
+    return name;
+  });
 }
 
 async function isFile(p: string): Promise<boolean> {

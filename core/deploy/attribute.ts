@@ -152,7 +152,7 @@ export function attributeObjects(objects: ReadonlyArray<K8sObject>, services: Re
       attributeTo(o, owners, 'is used by', note);
       continue;
     }
-    note(o, null, `a ${o.kind} goes with the shared objects`);
+    note(o, null, `goes with the shared objects (kind ${o.kind})`);
   }
 
   const byService = new Map<string, K8sObject[]>(services.map((s) => [s.name, []]));

@@ -27,9 +27,10 @@ export interface ManifestTree {
 /**
  * Every manifests tree of the repository, rendered: kustomizations that no other kustomization includes, Helm charts
  * that are not another chart's subchart, and directories of plain YAML that hold Kubernetes objects (outside those).
- * Files are listed through git (tracked, or untracked and not ignored).
+ * Files are listed through git (tracked, or untracked and not ignored). Charts are rendered as release `release`, as
+ * `up` renders a project tree (the project's name).
  */
-export async function findManifestTrees(root: string): Promise<ManifestTree[]> {
+export async function findManifestTrees(root: string, release: string): Promise<ManifestTree[]> {
   const out = await new GitRepo(root).output(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ':(glob)**/*.yaml', ':(glob)**/*.yml', ':(glob)**/Kustomization', ':(glob)**/*.json']);
   const files = splitNul(out).filter((f) => !f.split('/').some((p) => SKIPPED_DIRS.has(p)));
   const kustomizations = files.filter((f) => KUSTOMIZATION.test(f)).map((f) => dirOf(f));
@@ -74,7 +75,7 @@ export async function findManifestTrees(root: string): Promise<ManifestTree[]> {
       .filter((t) => t.objects === undefined)
       .map(async (t) => {
         try {
-          t.objects = (await renderManifests(root, t.path, { release: 'devloop-init', namespace: 'default' })).objects;
+          t.objects = (await renderManifests(root, t.path, { release, namespace: 'default' })).objects;
         } catch (err) {
           t.error = oneLine(err);
         }

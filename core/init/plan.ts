@@ -54,7 +54,7 @@ export async function planFromRepository(root: string): Promise<InitPlan> {
   const name = projectNameFor(root);
   const found = await discoverServices(root, name);
   const services: InitService[] = found.map((s) => ({ name: s.name, path: s.path }));
-  const trees = await findManifestTrees(root);
+  const trees = await findManifestTrees(root, name);
   return planManifests(name, services, trees);
 }
 
@@ -115,7 +115,8 @@ export function planManifests(name: string, services: InitService[], trees: Mani
   const ranked = trees
     .filter((t) => !used.has(t) && !t.error)
     .map((t) => ({ t, count: rest().filter((s) => matches.get(t)!.has(s)).length }))
-    .filter((r) => r.count > 0)
+    // A tree that deploys one service only is that service's own (below); one tree for several is the project's.
+    .filter((r) => r.count > 1)
     .sort((a, b) => b.count - a.count || SOURCE_RANK[a.t.source]! - SOURCE_RANK[b.t.source]! || Number(!!a.t.files) - Number(!!b.t.files) || (a.t.path < b.t.path ? -1 : 1));
   const best = ranked[0]?.t;
   if (best) {

@@ -40,7 +40,7 @@ export async function planFromSkaffold(root: string, file: string): Promise<Init
   } catch (err) {
     throw new UserError(`cannot read ${displayPath(file)}: ${(err as Error).message}`, { hint: 'pass the path of a skaffold.yaml: devloop init --from skaffold.yaml' });
   }
-  const label = displayPath(file);
+  const label = labelFor(root, file);
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines });
   const list = Array.isArray(docs) ? docs : [docs];
@@ -267,6 +267,12 @@ export async function planFromSkaffold(root: string, file: string): Promise<Init
   }
   plan.unmatched.push(...notes.sort((a, b) => a.line - b.line).map((n) => n.text));
   return { ...plan, configs };
+}
+
+/** How skaffold.yaml is named in messages: relative to the project when inside it. */
+export function labelFor(root: string, file: string): string {
+  const rel = path.relative(root, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : displayPath(file);
 }
 
 /** The directory (or file) a rawYaml glob reads: `k8s/*.yaml` → k8s, `k8s/**` → k8s, `a.yaml` → a.yaml. */
