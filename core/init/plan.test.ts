@@ -13,7 +13,7 @@ describe('service names', () => {
     expect(uniqueNames(['services/api', 'tools/api', 'src/web/src'], 'shop')).toEqual(['services-api', 'tools-api', 'web']);
     // Meaningful names alike: the whole paths tell them apart.
     expect(uniqueNames(['services/api', 'src/api/src'], 'shop')).toEqual(['services-api', 'src-api-src']);
-    expect(uniqueNames(['a/b', 'a-b'], 'shop')).toEqual(['a-b', 'a-b-2']);
+    expect(uniqueNames(['a/b', 'A/b'], 'shop')).toEqual(['a-b', 'a-b-2']);
     // Only generic names: the directory names themselves; the root is the project.
     expect(uniqueNames(['', 'src'], 'shop')).toEqual(['shop', 'src']);
   });
