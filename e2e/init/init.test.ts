@@ -79,7 +79,7 @@ describe('devloop init, then up on the kind cluster, with one manifests tree for
 
     const before = await deployments();
     const main = path.join(dir, 'src/cartservice/src/main.go');
-    await writeFile(main, (await readFile(main, 'utf8')).replace('cart v1', 'cart v2'));
+    await writeFile(main, (await readFile(main, 'utf8')).replace('cart v1', `cart ${developer}`)); // a version never built before
     const run = await devloop(dir, developer, ['up', '--once', '--json'], 290_000, env);
     expect(run.code, explain(run)).toBe(0);
     expect(servicesWith(run, 'build.started')).toEqual(['cartservice']);
@@ -103,8 +103,21 @@ describe('devloop init, then up on the kind cluster, with one manifests tree for
     ]);
   });
 
+  it('an object removed from the tree is pruned by the service that owned it, and by no other', async () => {
+    const file = path.join(dir, 'kubernetes-manifests/frontend.yaml');
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.slice(0, text.indexOf('---')));
+    const run = await devloop(dir, developer, ['up', '--once', '--json'], 290_000, env);
+    expect(run.code, explain(run)).toBe(0);
+    expect(run.events.filter((e) => e.type === 'deploy.pruned').map((e) => [e.service, e.object])).toEqual([['frontend', 'Service/frontend']]);
+    expect(servicesWith(run, 'build.started')).toEqual([]);
+    expect(servicesWith(run, 'service.current')).toEqual(['cartservice', 'emailservice']);
+    const services = (await kindKube().core.listNamespacedService({ namespace })).items.map((x) => x.metadata!.name).sort();
+    expect(services).toEqual(['cartservice', 'emailservice', 'redis-cart']);
+  });
+
   it('down removes every service’s objects and the namespace', async () => {
-    const down = await devloop(dir, developer, ['down', '--json'], 180_000, env);
+    const down = await devloop(dir, developer, ['down', '--images', '--json'], 180_000, env);
     expect(down.code, explain(down)).toBe(0);
     const deleted = down.events.filter((e) => e.type === 'down.deleted').map((e) => e.object as string);
     for (const o of ['Deployment/cartservice', 'Deployment/redis-cart', 'ConfigMap/cart-settings', 'ServiceAccount/cartservice', `Namespace/${namespace}`]) expect(deleted).toContain(o);
