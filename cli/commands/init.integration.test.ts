@@ -109,11 +109,61 @@ describe('devloop init from skaffold.yaml', () => {
       // dest "." is the Dockerfile's WORKDIR; the glob's static part (static/) is kept, as Skaffold keeps it.
       { name: 'frontend', path: 'src/frontend', image: 'frontend', ports: ['18080:8080'], sync: [{ from: 'static/**/*.txt', to: '/app/static' }] },
     ]);
-    expect(r.stdout).toContain('skaffold.yaml:19 build.artifacts[2].custom: loadgenerator is built with custom; devloop builds Dockerfiles only, so it is not carried over');
-    expect(r.stdout).toContain('skaffold.yaml:21 build.tagPolicy: devloop tags images by content version');
+    expect(r.stdout).toContain('skaffold.yaml:18 build.artifacts[2].custom: loadgenerator is built with custom; devloop builds Dockerfiles only, so it is not carried over');
+    expect(r.stdout).toContain('skaffold.yaml:20 build.tagPolicy: devloop tags images by content version');
     expect(r.stdout).toContain('skaffold.yaml:34 profiles[0]: profile "gcb" is not carried over (devloop uses the configuration without profiles)');
     const project = await loadProject(repo.dir);
     expect(project.services.find((s) => s.name === 'frontend')!.sync).toEqual([{ from: 'static/**/*.txt', to: '/app/static' }]);
+  });
+
+  it('reads the v2 schema: kubectl manifests globs, helm releases, hooks', async () => {
+    const deployment = (name: string, image: string, port: number) =>
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ${name}}\nspec:\n  selector: {matchLabels: {app: ${name}}}\n  template:\n    metadata: {labels: {app: ${name}}}\n    spec: {containers: [{name: c, image: ${image}, ports: [{containerPort: ${port}}]}]}\n`;
+    const repo = newRepo({
+      'api/Dockerfile': 'FROM scratch\nWORKDIR /srv\n',
+      'web/Dockerfile.dev': 'FROM scratch\n',
+      'k8s/api.yaml': deployment('api', 'example/api', 9000),
+      'k8s/web.yaml': deployment('web', 'example/web', 3000),
+      'skaffold.yaml': [
+        'apiVersion: skaffold/v2beta29',
+        'kind: Config',
+        'build:',
+        '  artifacts:',
+        '    - image: example/api',
+        '      context: api',
+        '      docker: {target: dev, buildArgs: {MODE: debug, TOKEN: null}}',
+        '      sync:',
+        '        manual:',
+        '          - {src: "lib/**/*.py", dest: app, strip: lib/}',
+        '      hooks:',
+        '        before: [{command: ["make"]}]',
+        '    - image: example/web',
+        '      context: web',
+        '      docker: {dockerfile: Dockerfile.dev}',
+        'deploy:',
+        '  kubectl:',
+        '    manifests: ["k8s/*.yaml"]',
+        '  helm:',
+        '    releases:',
+        '      - {name: cache, remoteChart: bitnami/redis}',
+        'portForward:',
+        '  - {resourceType: deployment, resourceName: web, port: 3000}',
+        '  - {resourceType: service, resourceName: nowhere, port: 1}',
+        '',
+      ].join('\n'),
+    });
+    const r = await runCli(`--cwd=${repo.dir}`, 'init');
+    expect(r.code, r.stderr).toBe(0);
+    const config = written(repo.dir);
+    expect(config.manifests).toBe('k8s');
+    expect(config.services).toEqual([
+      { name: 'api', path: 'api', image: 'example/api', buildArgs: { MODE: 'debug' }, target: 'dev', sync: [{ from: 'lib/**/*.py', to: '/srv/app' }] },
+      { name: 'web', path: 'web', dockerfile: 'Dockerfile.dev', image: 'example/web', ports: ['3000:3000'] },
+    ]);
+    expect(r.stdout).toContain('skaffold.yaml:7 build.artifacts[0].docker.buildArgs.TOKEN: a build arg without a value (taken from the environment) is not carried over');
+    expect(r.stdout).toContain('skaffold.yaml:11 build.artifacts[0].hooks: hooks are not carried over');
+    expect(r.stdout).toContain('skaffold.yaml:21 deploy.helm.releases[0]: release cache: only local charts (chartPath) are carried over');
+    expect(r.stdout).toContain('skaffold.yaml:24 portForward[1]: service/nowhere is not an object of any service devloop builds; not carried over');
   });
 
   it('--from reads the Skaffold config named, and says so when it is missing or not v2+', async () => {

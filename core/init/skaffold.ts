@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { repositoryOf } from '../build/registry.js';
 import { projectNameFor } from '../config/discover.js';
 import { formatKeyPath } from '../config/load.js';
@@ -56,7 +56,11 @@ export async function planFromSkaffold(root: string, file: string): Promise<Init
     return 'error' in n ? undefined : n.path;
   };
   const at = (pos: Position, keyPath: (string | number)[]) => {
-    const node = pos.doc.getIn(keyPath, true) as { range?: [number, number, number] } | undefined;
+    // The key's line for a mapping entry (`hooks:`), the item's for a list entry.
+    const parent = keyPath.length > 1 ? pos.doc.getIn(keyPath.slice(0, -1), true) : pos.doc.contents;
+    const last = keyPath.at(-1);
+    const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === last) : undefined;
+    const node = (pair && isScalar(pair.key) ? pair.key : pos.doc.getIn(keyPath, true)) as { range?: [number, number, number] } | undefined;
     const line = node?.range ? lines.linePos(node.range[0]).line : 1;
     return `${label}:${line}`;
   };
@@ -184,6 +188,9 @@ export async function planFromSkaffold(root: string, file: string): Promise<Init
           continue;
         }
         manifests.push({ path: chart, pos, keyPath: [...k, j] });
+        if (typeof r.name === 'string' && r.name !== projectNameFor(root)) {
+          note(pos, [...k, j, 'name'], `release "${r.name}": devloop names the release after the project ("${projectNameFor(root)}") when the chart deploys several services, else after the service`);
+        }
         for (const key of ['valuesFiles', 'setValues', 'setValueTemplates', 'artifactOverrides', 'overrides', 'setFiles']) {
           if (r[key] !== undefined) {
             note(pos, [...k, j, key], key === 'artifactOverrides' || key === 'setValueTemplates'
