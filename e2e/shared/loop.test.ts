@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName, waitFor } from '../support/env.js';
 import { deleteNamespace, execInPod, kube } from '../support/kube.js';
+import { expectNoIstioErrors } from '../support/mesh.js';
 import { freePort, LoopProcess, syncFixtureRepo } from '../sync/session.js';
 import { buildCli, devloop, explain } from '../up/harness.js';
 
@@ -80,6 +81,8 @@ describe('shared cluster: the loop forks on the first edit, syncs into the fork,
     // The same local port now leads to the fork.
     await loop!.waitFor('the forward to the fork', (e) => e.type === 'forward.ready' && /your fork/.test(String(e.where)), from, 60_000);
     expect(await waitFor('the fork through the forward', async () => ((await viaForward()) === 'alice v1\n' ? true : undefined))).toBe(true);
+    expect(loop!.events.slice(from).find((e) => e.type === 'route.added')).toMatchObject({ service: 'web', host: 'web', to: 'web-alice' });
+    await expectNoIstioErrors([baseline]);
 
     await loop!.waitFor('the sync stream into the fork', (e) => e.type === 'sync.connected', from, 60_000);
     from = loop!.mark();
