@@ -1,22 +1,12 @@
 import { repositoryOf } from '../build/registry.js';
 import { discoverServices, GENERIC_DIRS, projectNameFor } from '../config/discover.js';
 import { isWithin } from '../config/paths.js';
-import type { SyncRule } from '../config/types.js';
+import type { WrittenService } from '../config/write.js';
 import { attributeObjects } from '../deploy/attribute.js';
 import { findManifestTrees, imageBaseName, workloadImages, type ManifestTree } from './manifests.js';
 
-/** One service as `devloop init` writes it. Absent fields take devloop's defaults. */
-export interface InitService {
-  name: string;
-  path: string;
-  dockerfile?: string;
-  image?: string;
-  manifests?: string;
-  buildArgs?: Record<string, string>;
-  target?: string;
-  ports?: string[];
-  sync?: SyncRule[];
-}
+/** One service as `devloop init` writes it (devloop.yaml's entry). Absent fields take devloop's defaults. */
+export type InitService = WrittenService;
 
 /** What `devloop init` writes, and what it says about how it got there. */
 export interface InitPlan {
