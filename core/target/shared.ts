@@ -1,10 +1,9 @@
 import { oneLine, UserError } from '../errors.js';
 import type { Kube } from '../deploy/kube.js';
 import { isNotFound, kubeCallFailed } from '../deploy/kube.js';
-import { readDeployedRecords, type DeployedRecord, type Owner } from '../deploy/apply.js';
+import { inventoryName, readDeployedRecords, type DeployedRecord, type Owner } from '../deploy/apply.js';
 import type { K8sObject } from '../deploy/render.js';
 import { BASELINE_DEVELOPER } from '../deploy/labels.js';
-import { inventoryName } from '../deploy/apply.js';
 import { forkObjects, forkName } from '../route/fork.js';
 import { deleteLease, listLeases, renewLease } from '../route/lease.js';
 import { MeshRoutes, type HostRoute } from '../route/mesh.js';
@@ -13,7 +12,6 @@ import type { TargetKind } from '../engine/events.js';
 import { KubernetesTarget, type ImageDelivery, type Placed, type Rendered } from './kubernetes.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { Deployable, Deployed, DeployOptions, Follower, FollowListener, Forwarder, PlannedDeploy, Reporter, TargetContext } from './target.js';
-
 
 /** On a fork's Service: the baseline Service (the host) it stands in for. */
 const FORK_OF_ANNOTATION = 'devloop.dev/fork-of';
