@@ -18,7 +18,8 @@ describe('devloop plan', () => {
     const r = await devloop(`--cwd=${repo.dir}`, 'plan', '--json');
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(Object.keys(doc)).toEqual(['base', 'services']);
+    expect(Object.keys(doc)).toEqual(['base', 'services', 'warnings']);
+    expect(doc.warnings).toEqual([]);
     expect(doc.base).toBe(repo.git('rev-parse', 'main').trim());
     expect(doc.services).toEqual([
       {
@@ -48,7 +49,7 @@ describe('devloop plan', () => {
     expect(lines[0]).toMatch(/^base: merge-base of HEAD and main \([0-9a-f]{12}\)$/);
     expect(lines[1]).toMatch(/^SERVICE\s+REBUILD\s+TAG\s+DEPENDS ON\s+WHY$/);
     expect(lines[2]).toMatch(/^orders\s+no\s+[0-9a-f]{16}\s+inferred: libs\/common\s+-$/);
-    expect(lines[3]).toMatch(/^payments\s+yes\s+[0-9a-f]{16}\s+-\s+services\/payments\/main\.go \(untracked\)$/);
+    expect(lines[3]).toMatch(/^payments\s+yes\s+[0-9a-f]{16}\s+-\s+services\/payments\/main\.go \(untracked; services\/payments\/Dockerfile:2 COPY \. \/\)$/);
     expect(lines[4]).toBe('1 of 2 services to rebuild');
   });
 
