@@ -53,6 +53,28 @@ describe('devloop plan', () => {
     expect(lines[4]).toBe('1 of 2 services to rebuild');
   });
 
+  it('names the instruction that made a changed file an input, and warns on stderr about a source it cannot resolve', async () => {
+    const repo = newRepo({
+      'devloop.yaml': 'version: 1\nname: mono\nservices:\n  - { name: api, path: ., dockerfile: services/api/Dockerfile }\n  - { name: web, path: ., dockerfile: services/web/Dockerfile }\n',
+      'libs/greet/greet.go': 'package greet\n',
+      'services/api/Dockerfile': 'FROM golang:1.22\nCOPY services/api /src\nCOPY libs/greet libs/greet\n',
+      'services/web/Dockerfile': 'FROM golang:1.22\nCOPY services/web /src\nCOPY $EXTRA /extra\n',
+    });
+    repo.commit('init');
+    repo.write({ 'libs/greet/greet.go': 'package greet // 2\n' });
+    const r = await devloop(`--cwd=${repo.dir}`, 'plan');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[2]).toMatch(/^api\s+yes\s+[0-9a-f]{16}\s+-\s+libs\/greet\/greet\.go \(services\/api\/Dockerfile:3 COPY libs\/greet libs\/greet\)$/);
+    expect(lines[3]).toMatch(/^web\s+yes\s+[0-9a-f]{16}\s+-\s+libs\/greet\/greet\.go \(services\/web\/Dockerfile:3 COPY \$EXTRA \/extra\)$/);
+    expect(r.stderr).toBe(
+      'warning: web: services/web/Dockerfile:3: COPY $EXTRA /extra: cannot resolve $EXTRA; every file of the build context counts as read by this instruction\n',
+    );
+    const json = await devloop(`--cwd=${repo.dir}`, 'plan', '--json');
+    expect((JSON.parse(json.stdout) as { warnings: string[] }).warnings).toHaveLength(1);
+    expect(json.stderr).toBe('');
+  });
+
   it('exits 2 with one line per problem on bad config, and prints nothing else', async () => {
     const repo = shop();
     repo.write({ 'devloop.yaml': 'version: 1\nname: shop\nservices:\n  - name: orders\n    path: services/orders\n  - name: payments\n    path: services/ordrs\n    dockerfle: Dockerfile\n' });
