@@ -44,6 +44,7 @@ describe('analyseDockerfile', () => {
       dx: null,
     });
     expect(sourceMatcher('cmd/*/main.go').prefix).toBe('cmd');
+    expect(readers(analyse('FROM scratch\nCOPY [^a]x /x\n'), ['ax', 'bx', '!x'])).toEqual({ ax: null, bx: 2, '!x': 2 });
   });
 
   it('follows `--from` to the stages the target needs, and leaves out copies from images and unused stages', () => {
@@ -107,6 +108,12 @@ describe('analyseDockerfile', () => {
       'tools/x': null,
       'tools/yx': 11,
     });
+  });
+
+  it('declares several ARGs on one line, and reads ENV in both its forms', () => {
+    const r = analyse('FROM scratch\nARG A=a B\nENV C c d\nENV E="e f" G=$A\nCOPY $A$B /1\nCOPY "$C" /2\nCOPY "$E" /3\nCOPY $G /4\n');
+    expect(r.warnings).toEqual([]);
+    expect(r.reads.map((x) => x.prefix)).toEqual(['a', 'c d', 'e f', 'a']);
   });
 
   it('reads the whole context for a source it cannot resolve, and says which line', () => {

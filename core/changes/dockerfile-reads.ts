@@ -105,7 +105,7 @@ export function analyseDockerfile(
     };
 
   const declareArgs = (stage: Stage | undefined, ins: ParsedInstruction) => {
-    for (const { name, value } of assignments(ins.args, escape)) {
+    for (const { name, value } of assignments(ins.args, escape, 'ARG')) {
       const given = buildArg(name);
       let v: Value;
       if (given !== NOT_GIVEN) v = given;
@@ -164,7 +164,7 @@ export function analyseDockerfile(
         break;
       }
       case 'ENV':
-        if (stage) for (const { name, value } of assignments(ins.args, escape)) stage.env.set(name, value === undefined ? '' : expandOrNull(value, lookupIn(stage), escape));
+        if (stage) for (const { name, value } of assignments(ins.args, escape, 'ENV')) stage.env.set(name, value === undefined ? '' : expandOrNull(value, lookupIn(stage), escape));
         break;
       case 'COPY':
       case 'ADD': {
@@ -283,10 +283,10 @@ function flagsAndWords(args: string): { flags: Map<string, string>; mounts: stri
  * The assignments of an ARG or ENV: `NAME`, `NAME=value`, `NAME="quoted value"`, several per line; and ENV's
  * old form `NAME value with spaces`. Values are returned unexpanded (quotes kept for expansion to remove).
  */
-function assignments(args: string, escape: string): { name: string; value: string | undefined }[] {
+function assignments(args: string, escape: string, keyword: 'ARG' | 'ENV'): { name: string; value: string | undefined }[] {
   const words = splitWords(args, escape);
-  if (words.length >= 2 && !words[0]!.includes('=')) {
-    // `ENV NAME value…` (ARG has no such form: Docker rejects it)
+  if (keyword === 'ENV' && words.length >= 2 && !words[0]!.includes('=')) {
+    // `ENV NAME value…` (for ARG, `ARG A B` declares both)
     return [{ name: words[0]!, value: args.trim().slice(words[0]!.length).trim() }];
   }
   return words.map((w) => {
@@ -438,9 +438,8 @@ function globToRegExp(glob: string): string {
         re += '\\[';
         continue;
       }
-      let cls = glob.slice(i + 1, close).replace(/\\/g, '\\\\');
-      if (cls.startsWith('^') || cls.startsWith('!')) cls = `^${cls.slice(1)}`;
-      re += `[${cls}]`;
+      // `^` negates in Go's filepath.Match as in JavaScript (and `!` is a plain character in both).
+      re += `[${glob.slice(i + 1, close).replace(/\\/g, '\\\\')}]`;
       i = close;
     } else if (c === '\\' && i + 1 < glob.length) {
       re += escapeRegExp(glob[++i]!);
