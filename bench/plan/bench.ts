@@ -6,8 +6,9 @@
  *
  * --keep leaves the generated repository in place; --reuse runs against one left by --keep.
  *
- * Prints the median wall time of the built CLI with no change and with one changed file, and the wall time
- * during which git commands ran (from DEVLOOP_TIMINGS).
+ * Prints the median wall time of the built CLI with no change and with one changed file, the wall time during
+ * which git commands ran (from DEVLOOP_TIMINGS), and the ratio to `git status` on the same tree (run alternately
+ * with plan, so both see the same load).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -141,6 +142,14 @@ function runPlan(): Sample {
   };
 }
 
+/** The floor: `git status` on the same tree, run the same way (wall time of the process). */
+function runGitStatus(): number {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('git', ['status'], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`git status failed (exit ${r.status}): ${r.stderr}`);
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -149,7 +158,15 @@ function median(xs: number[]): number {
 
 function measure(label: string): void {
   runPlan(); // warm the page cache and git's index stat data
-  const samples = Array.from({ length: runs }, runPlan);
+  runGitStatus();
+  // Interleaved, so that both see the same load on the machine and their ratio means something.
+  const samples: Sample[] = [];
+  const statusMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    samples.push(runPlan());
+    statusMs.push(runGitStatus());
+  }
+  const floor = median(statusMs);
   const wall = median(samples.map((s) => s.wallMs));
   const gitMs = median(samples.map((s) => s.gitMs));
   const rebuild = samples[0]!.rebuild;
@@ -160,6 +177,7 @@ function measure(label: string): void {
       (cpu === null ? '' : `  CPU ${cpu.toFixed(0)} ms`) +
       `  rebuild ${rebuild}/${SERVICES}`,
   );
+  console.log(`${''.padEnd(18)} git status median ${floor.toFixed(0)} ms: plan is ${(wall / floor).toFixed(1)}x git status`);
 }
 
 if (!existsSync(cli) || !existsSync(path.resolve(import.meta.dirname, '../../dist/cli/main.js'))) {

@@ -6,7 +6,7 @@ import { isWithin, joinRel } from '../config/paths.js';
 import type { ProjectConfig } from '../config/types.js';
 import { GitRepo } from '../workspace/git.js';
 import { buildGraph, type ServiceGraph, type ServiceNode } from '../workspace/graph.js';
-import { analyseDockerfile, readingOf, type DockerfileReads, type ReadingInstruction } from './dockerfile-reads.js';
+import { analyseDockerfile, readingOf, withDockerfile, type DockerfileReads, type ReadingInstruction } from './dockerfile-reads.js';
 import { rangeUnder, readRepoFacts, readSnapshot, type FileEntry, type Snapshot } from './snapshot.js';
 
 /** Bumped whenever what goes into a content version changes, so old tags are never reused for new meanings. */
@@ -191,6 +191,8 @@ function relTo(file: string, dir: string): string | null {
  */
 export async function readContextFilters(root: string, graph: ServiceGraph): Promise<Map<string, ContextFilter>> {
   const out = new Map<string, ContextFilter>();
+  // Services generated from one template share their Dockerfile's text: analysed once.
+  const analysed = new Map<string, DockerfileReads>();
   for (const node of graph.nodes.values()) {
     let found: ContextFilter = { file: null, ignores: () => false };
     for (const candidate of [`${node.dockerfile}.dockerignore`, node.context === '' ? '.dockerignore' : `${node.context}/.dockerignore`]) {
@@ -208,14 +210,14 @@ export async function readContextFilters(root: string, graph: ServiceGraph): Pro
       found = { file: candidate, ignores: (rel) => matcher.ignores(rel) };
       break;
     }
-    const reads = readDockerfileReads(root, node);
+    const reads = readDockerfileReads(root, node, analysed);
     out.set(node.service.name, reads ? { ...found, reads } : found);
   }
   return out;
 }
 
 /** What the service's Dockerfile reads; undefined when there is no Dockerfile to read (the build fails anyway). */
-function readDockerfileReads(root: string, node: ServiceNode): DockerfileReads | undefined {
+function readDockerfileReads(root: string, node: ServiceNode, analysed: Map<string, DockerfileReads>): DockerfileReads | undefined {
   let text: string;
   try {
     text = readFileSync(path.join(root, node.dockerfile), 'utf8');
@@ -223,7 +225,18 @@ function readDockerfileReads(root: string, node: ServiceNode): DockerfileReads |
     // No Dockerfile (yet): every file of the context counts, as before a Dockerfile says otherwise.
     return undefined;
   }
-  return analyseDockerfile(text, { dockerfile: node.dockerfile, buildArgs: node.service.buildArgs, target: node.service.target });
+  const { buildArgs, target } = node.service;
+  // Build args whose names the text does not contain cannot change what it reads.
+  const args = Object.keys(buildArgs)
+    .filter((k) => text.includes(k))
+    .sort()
+    .map((k) => `${k}=${buildArgs[k]}`);
+  const key = `${target ?? ''}\0${args.join('\0')}\0${text}`;
+  const known = analysed.get(key);
+  if (known) return known.reads[0]?.instruction.dockerfile === node.dockerfile ? known : withDockerfile(known, node.dockerfile);
+  const reads = analyseDockerfile(text, { dockerfile: node.dockerfile, buildArgs, target });
+  analysed.set(key, reads);
+  return reads;
 }
 
 /** Everything needed to answer "what are the inputs and versions" for the project as it is on disk now. */

@@ -30,6 +30,21 @@ export interface DockerfileReads {
   warnings: string[];
 }
 
+/** The same reads, named after another Dockerfile path (for a service whose Dockerfile has the same text). */
+export function withDockerfile(reads: DockerfileReads, dockerfile: string): DockerfileReads {
+  const relabelled = reads.reads.map((r) => ({ ...r, instruction: { ...r.instruction, dockerfile } }));
+  return { reads: relabelled, warnings: warningsOf(relabelled) };
+}
+
+function warningsOf(reads: readonly ContextRead[]): string[] {
+  return reads
+    .filter((r) => r.unresolved !== undefined)
+    .map(
+      ({ instruction: i, unresolved }) =>
+        `${i.dockerfile}:${i.line}: ${i.text}: cannot resolve $${unresolved}; every file of the build context counts as read by this instruction`,
+    );
+}
+
 /** Whether `read` covers the context-relative path `rel`. */
 export function covers(read: ContextRead, rel: string): boolean {
   if (read.prefix !== '' && rel !== read.prefix && !rel.startsWith(`${read.prefix}/`)) return false;
@@ -75,7 +90,6 @@ interface Stage {
   /** True when the base is an image whose own ENV devloop cannot see: unknown names may be set there. */
   open: boolean;
   reads: ContextRead[];
-  warnings: string[];
 }
 
 /**
@@ -145,7 +159,6 @@ export function analyseDockerfile(
           args: new Map(),
           open: true,
           reads: [],
-          warnings: [],
         };
         if ('unknown' in image) {
           next.usesAnyEarlier = true;
@@ -220,9 +233,6 @@ export function analyseDockerfile(
     const expanded = expand(src, lookupIn(stage), escape);
     if ('unknown' in expanded) {
       stage.reads.push({ prefix: '', instruction, unresolved: expanded.unknown });
-      stage.warnings.push(
-        `${instruction.dockerfile}:${instruction.line}: ${instruction.text}: cannot resolve $${expanded.unknown}; every file of the build context counts as read by this instruction`,
-      );
       return;
     }
     stage.reads.push({ ...sourceMatcher(expanded.value), instruction });
@@ -239,13 +249,8 @@ export function analyseDockerfile(
     if (s.usesAnyEarlier) for (let j = 0; j < i; j++) visit(j);
   };
   if (stages.length > 0) visit(wanted ?? stages.length - 1);
-  const out: DockerfileReads = { reads: [], warnings: [] };
-  for (const s of stages) {
-    if (!needed.has(s.index)) continue;
-    out.reads.push(...s.reads);
-    out.warnings.push(...s.warnings);
-  }
-  return out;
+  const reads = stages.filter((s) => needed.has(s.index)).flatMap((s) => s.reads);
+  return { reads, warnings: warningsOf(reads) };
 }
 
 const NOT_GIVEN = Symbol('not given');

@@ -188,6 +188,15 @@ describe('inputs of root-context services', () => {
     ]);
   });
 
+  it('names each service’s own Dockerfile when several have the same text', async () => {
+    const same = 'FROM golang:1.22\nCOPY $SRC /src\n';
+    const repo = monorepo({ 'services/api/Dockerfile': same, 'services/web/Dockerfile': same });
+    repo.write({ 'docs/notes.md': '# edited\n' });
+    const p = await plan(repo.dir);
+    expect(byName(p).web!.reasons).toEqual(['docs/notes.md (services/web/Dockerfile:2 COPY $SRC /src)']);
+    expect(p.warnings.map((w) => w.slice(0, w.indexOf(' COPY')))).toEqual(['api: services/api/Dockerfile:2:', 'web: services/web/Dockerfile:2:']);
+  });
+
   it('counts here-document bodies as part of the Dockerfile, and bind-mounted sources', async () => {
     const repo = monorepo({
       'services/worker/Dockerfile': 'FROM golang:1.22\nCOPY <<EOF /etc/worker.conf\nlevel=info\nEOF\nRUN --mount=type=bind,source=scripts,target=/scripts sh /scripts/build.sh\n',
