@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { normaliseRelPath } from '../config/paths.js';
+import { joinRel, normaliseRelPath } from '../config/paths.js';
 import type { ProjectConfig, ServiceConfig } from '../config/types.js';
 import { GitRepo } from '../workspace/git.js';
 import { buildGraph } from '../workspace/graph.js';
@@ -117,13 +117,18 @@ function reasonIndex(inputs: BuildInputs, changes: WorkingChange[]): (name: stri
   };
 }
 
-/** Every place an input of `name` can live: contexts, Dockerfiles, ignore files and dependency dirs, transitively. */
+/**
+ * Every place an input of `name` can live: what its Dockerfile reads from the context (the whole context without
+ * one), Dockerfiles, ignore files and dependency dirs, transitively.
+ */
 function inputLocations(inputs: BuildInputs, name: string, seen = new Set<string>()): string[] {
   if (seen.has(name)) return [];
   seen.add(name);
   const node = inputs.graph.nodes.get(name)!;
   const filter = inputs.filters.get(name);
-  const out = [node.context, node.dockerfile, ...node.dirs.map((d) => d.dir)];
+  const reads = filter?.reads?.reads;
+  const context = reads ? reads.map((r) => joinRel(node.context, r.prefix)) : [node.context];
+  const out = [...context, node.dockerfile, ...node.dirs.map((d) => d.dir)];
   if (filter?.file) out.push(filter.file);
   for (const s of node.services) out.push(...inputLocations(inputs, s, seen));
   return out;
