@@ -193,6 +193,9 @@ export async function readContextFilters(root: string, graph: ServiceGraph): Pro
   const out = new Map<string, ContextFilter>();
   // Services generated from one template share their Dockerfile's text: analysed once.
   const analysed = new Map<string, DockerfileReads>();
+  // Services with one context and the same ignore rules share a matcher (and its per-path cache): services built
+  // from the repository root all read the shared libraries, whose paths are then matched once.
+  const matchers = new Map<string, Ignore>();
   for (const node of graph.nodes.values()) {
     let found: ContextFilter = { file: null, ignores: () => false };
     for (const candidate of [`${node.dockerfile}.dockerignore`, node.context === '' ? '.dockerignore' : `${node.context}/.dockerignore`]) {
@@ -203,11 +206,17 @@ export async function readContextFilters(root: string, graph: ServiceGraph): Pro
         // No such .dockerignore: try the next candidate, as Docker does.
         continue;
       }
-      // One matcher per service even when texts repeat: its per-path result cache stays small, which is faster
-      // than one shared cache growing to every path of the repository. Docker matches case-sensitively.
+      // Not shared across contexts even when texts repeat: each per-path result cache stays small, which is
+      // faster than one shared cache growing to every path of the repository. Docker matches case-sensitively.
       // (The package is CommonJS with `module.exports.default = factory`; NodeNext types see the factory there.)
-      const matcher: Ignore = dockerignore.default({ ignorecase: false }).add(text);
-      found = { file: candidate, ignores: (rel) => matcher.ignores(rel) };
+      const key = `${node.context}\0${text}`;
+      let matcher = matchers.get(key);
+      if (!matcher) {
+        matcher = dockerignore.default({ ignorecase: false }).add(text);
+        matchers.set(key, matcher);
+      }
+      const shared = matcher;
+      found = { file: candidate, ignores: (rel) => shared.ignores(rel) };
       break;
     }
     const reads = readDockerfileReads(root, node, analysed);
