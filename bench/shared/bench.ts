@@ -178,6 +178,7 @@ for (let i = 0; i < Math.min(runs, 2); i++) {
 const svc = name(1);
 const nonce = Date.now().toString(36);
 const shared: number[] = [];
+const split = { before: [] as number[], build: [] as number[], push: [] as number[], rollout: [] as number[], route: [] as number[] };
 const propagation: number[] = [];
 let created: string[] = [];
 for (let i = 0; i < runs; i++) {
@@ -186,6 +187,13 @@ for (let i = 0; i < runs; i++) {
   const done = performance.now();
   if (!r.stdout.includes('"route.added"')) throw new Error(`the changed service was not forked and routed:\n${r.stdout}`);
   shared.push(r.ms);
+  const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; at: number; durationMs?: number });
+  const at = (t: string) => events.find((e) => e.type === t)?.at ?? 0;
+  split.before.push(at('build.started') - at('run.started'));
+  split.build.push(events.find((e) => e.type === 'build.finished')?.durationMs ?? 0);
+  split.push.push(at('deliver.finished') - at('deliver.started'));
+  split.rollout.push(at('rollout.ready') - at('deploy.applied'));
+  split.route.push(at('route.added') - at('rollout.ready'));
   if (i === 0) created = objectsOf(developer);
   // The first keyed call answered by the fork: each call is a new xDS client, so it sees the routes as istiod has them.
   for (;;) {
@@ -203,6 +211,9 @@ for (let i = 0; i < runs; i++) {
 console.log(`\nobjects created by the developer's up (one changed service of ${SERVICES}): ${created.length}`);
 for (const o of created) console.log(`  ${o}`);
 console.log(`up --once, one changed service, shared cluster: median ${fmt(median(shared))} over ${runs} runs`);
+console.log(
+  `  its split: start → first build ${fmt(median(split.before))}, build ${fmt(median(split.build))}, push ${fmt(median(split.push))}, apply → ready ${fmt(median(split.rollout))}, ready → route ${fmt(median(split.route))}`,
+);
 console.log(`up --once, all ${SERVICES} services into a fresh namespace (images built): median ${fmt(median(fulls))} over ${fulls.length} runs`);
 console.log(`ratio: ${(median(fulls) / median(shared)).toFixed(1)}x (target >= 5x)`);
 console.log(`route propagation, up finished → first keyed request served by the fork: median ${fmt(median(propagation))}, max ${fmt(Math.max(...propagation))} (target <= 2 s)`);
