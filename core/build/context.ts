@@ -92,18 +92,24 @@ export async function listContext(contextDir: string, dockerfile = 'Dockerfile')
 
 const VANISHED = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
 
-/** A tar stream of the build context, produced lazily (files are read as the daemon consumes the stream). */
-export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile'): Readable {
+/**
+ * A tar stream of the build context, produced lazily (files are read as the daemon consumes the stream).
+ * `dockerfileText`, when given, is sent in place of the Dockerfile's content.
+ */
+export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile', dockerfileText?: string): Readable {
   const pack = tarPack();
   // The producer belongs to the stream: any failure destroys the stream, which the build reading it reports.
   void (async () => {
     let current = '.';
     try {
       const files = await listContext(contextDir, dockerfile);
+      const dockerfileName = dockerfileInContext(contextDir, dockerfile).name;
       for (const f of files) {
         current = f.name;
         const st = await lstat(f.abs);
-        if (f.kind === 'dir') {
+        if (dockerfileText !== undefined && f.name === dockerfileName) {
+          pack.entry({ name: f.name, mode: st.mode & 0o7777, mtime: EPOCH }, dockerfileText);
+        } else if (f.kind === 'dir') {
           pack.entry({ name: f.name, type: 'directory', mode: st.mode & 0o7777, mtime: EPOCH });
         } else if (f.kind === 'symlink') {
           pack.entry({ name: f.name, type: 'symlink', linkname: await readlink(f.abs), mode: st.mode & 0o7777, mtime: EPOCH });

@@ -31,11 +31,17 @@ export function parseDockerfileInstructions(source: string): DockerfileInstructi
 
 const squash = (s: string) => s.replace(/\s+/g, ' ').trim().toLowerCase();
 
+/** "FROM docker.io/library/golang:1.26 AS build" → "golang:1.26": BuildKit names base images in full. */
+function fromImage(instruction: string): string | undefined {
+  const m = /^from\s+(?:--\S+\s+)*(\S+)/i.exec(instruction.trim());
+  return m?.[1]?.toLowerCase().replace(/^docker\.io\/(library\/)?/, '');
+}
+
 /**
- * Finds where the builder's step ("RUN make all", step 3) sits in the Dockerfile: by its text first, then by
- * position. Returns the 1-based line or undefined.
+ * Finds where the builder's step ("RUN make all", step 3) sits in the Dockerfile: by its text first (a FROM by its
+ * image), then by position when the step number is one. Returns the 1-based line or undefined.
  */
-export async function locateStep(dockerfilePath: string, instruction: string, stepNumber: number): Promise<number | undefined> {
+export async function locateStep(dockerfilePath: string, instruction: string, stepNumber: number | undefined): Promise<number | undefined> {
   let source: string;
   try {
     source = await readFile(dockerfilePath, 'utf8');
@@ -47,5 +53,8 @@ export async function locateStep(dockerfilePath: string, instruction: string, st
   const wanted = squash(instruction);
   const byText = instructions.find((i) => squash(i.text) === wanted);
   if (byText) return byText.line;
-  return instructions[stepNumber - 1]?.line;
+  const image = fromImage(instruction);
+  const byImage = image ? instructions.find((i) => fromImage(i.text) === image) : undefined;
+  if (byImage) return byImage.line;
+  return stepNumber === undefined ? undefined : instructions[stepNumber - 1]?.line;
 }
