@@ -67,11 +67,14 @@ export function decodeBuildkitStatus(base64: string): BuildkitStatus {
   };
 }
 
-/** "[build 2/3] RUN go build ./..." → its stage step and the instruction; BuildKit's own work ("[internal] …") → undefined. */
+/**
+ * "[build 2/3] RUN go build ./..." (or "[2/3] …" in a Dockerfile of one unnamed stage) → its stage and the
+ * instruction; BuildKit's own work ("[internal] load …") → undefined.
+ */
 export function parseVertexName(name: string): { stage: string; instruction: string } | undefined {
-  const m = /^\[([^\]]+?) \d+\/\d+\] (.+)$/s.exec(name);
+  const m = /^\[(?:([^\]]+?) )?\d+\/\d+\] (.+)$/s.exec(name);
   if (!m) return undefined;
-  return { stage: m[1]!, instruction: m[2]! };
+  return { stage: m[1] ?? '', instruction: m[2]! };
 }
 
 /** Which builder a build goes through, and why when it is not BuildKit. */
