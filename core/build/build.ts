@@ -123,7 +123,8 @@ export async function buildImage(
       throw new BuildFailure(outcome.error.trim(), `${file}${line ? `:${line}` : ''}`, outcome.lastLines);
     }
     const { label, instruction, step } = outcome.failedStep;
-    // BuildKit numbers steps per stage, so only the classic builder's step number is a position in the file.
+    // BuildKit's step numbers follow the order it lists steps in, across stages: only the classic builder's are
+    // positions in the file.
     const line = await locateStep(path.join(req.contextDir, req.dockerfile), instruction, builder === 'classic' ? step : undefined);
     throw new BuildFailure(outcome.error.trim(), `${label}${line ? ` (${file}:${line})` : ''}`, outcome.lastLines);
   }

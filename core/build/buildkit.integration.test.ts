@@ -45,7 +45,7 @@ async function fileInImage(image: string, file: string): Promise<string> {
       const ex = extract();
       let text = '';
       ex.on('entry', (_header, body, next) => {
-        body.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+        body.on('data', (chunk: unknown) => (text += String(chunk)));
         body.on('end', next);
       });
       ex.on('finish', () => resolve(text));

@@ -67,6 +67,8 @@ describe('chooseBuilder', () => {
 describe('isBuildkitUnsupported', () => {
   it('recognises an engine that refuses version=2 builds', () => {
     expect(isBuildkitUnsupported('buildkit not supported by daemon')).toBe(true);
+    expect(isBuildkitUnsupported('buildkit is only supported with experimental mode')).toBe(true);
+    expect(isBuildkitUnsupported('invalid version "2"')).toBe(true);
     expect(isBuildkitUnsupported('dockerfile parse error line 3: unknown instruction: FORM')).toBe(false);
   });
 });

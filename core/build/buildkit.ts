@@ -98,9 +98,13 @@ export function chooseBuilder(engine: { apiVersion: string; os: string }, env: N
   return { kind: 'buildkit' };
 }
 
-/** The daemon's answer when it was started without BuildKit support (a build with version=2 refused up front). */
+/**
+ * The daemon's answer when it cannot build with BuildKit: a build with version=2 refused up front ("buildkit is only
+ * supported with experimental mode" from 18.09 engines, "not supported"/"not enabled" wordings, or a builder version
+ * it does not know).
+ */
 export function isBuildkitUnsupported(message: string): boolean {
-  return /buildkit (is )?not supported|buildkit.*(disabled|not enabled)|unsupported builder version/i.test(message);
+  return /buildkit (is )?(only supported|not supported|not enabled|disabled)|invalid version "?2"?/i.test(message);
 }
 
 /**
