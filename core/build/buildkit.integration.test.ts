@@ -103,6 +103,16 @@ describe('DockerBuilder on an engine that serves BuildKit', () => {
     expect((err as BuildFailure).message).toMatch(/unknown instruction: FORM/i);
   });
 
+  it('builds a Dockerfile from outside the context, and the build target it is asked for', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(path.join(dir, 'ctx'), { recursive: true });
+    await mkdir(path.join(dir, 'build'), { recursive: true });
+    await writeFile(path.join(dir, 'ctx', 'x.txt'), `x-${run}`);
+    await writeFile(path.join(dir, 'build', 'Dockerfile'), 'FROM scratch AS dev\nCOPY x.txt /x.txt\nFROM scratch AS runtime\nCOPY x.txt /y.txt\n');
+    await buildImage(docker, request({ contextDir: path.join(dir, 'ctx'), dockerfile: '../build/Dockerfile', target: 'dev' }), () => {}, 'buildkit');
+    expect(await fileInImage(tag, '/x.txt')).toBe(`x-${run}`);
+  });
+
   it('stops a running BuildKit build when its signal aborts, and tags nothing', async () => {
     await writeFile(path.join(dir, 'Dockerfile'), `FROM debian:bookworm-slim\nRUN echo started-${run} && sleep 60\n`);
     const controller = new AbortController();
