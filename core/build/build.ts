@@ -25,6 +25,8 @@ export interface BuildRequest {
   dockerfileLabel?: string;
   /** Aborting closes the connection, which stops the build (either builder). */
   signal?: AbortSignal;
+  /** "none": RUN steps have no network (an offline build that must stay offline). */
+  network?: 'none';
 }
 
 /** BuildKit (POST /build?version=2) or the classic builder. */
@@ -88,6 +90,7 @@ export async function buildImage(
     buildargs: req.buildArgs,
     labels: req.labels,
     ...(req.target ? { target: req.target } : {}),
+    ...(req.network ? { networkmode: req.network } : {}),
   };
   let stream: NodeJS.ReadableStream;
   try {

@@ -1,4 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { locateStep } from './dockerfile.js';
 import { chooseBuilder, decodeBuildkitStatus, isBuildkitUnsupported, parseVertexName, withoutCacheMounts } from './buildkit.js';
 
 // Payloads as Docker 20.10.24 sent them (`moby.buildkit.trace` aux) for a build of
@@ -101,5 +105,24 @@ describe('withoutCacheMounts', () => {
 
   it('leaves a Dockerfile without cache mounts alone', () => {
     expect(withoutCacheMounts('FROM scratch\nRUN --mount=type=bind,source=a,target=/a true\n')).toBeUndefined();
+  });
+});
+
+describe('locateStep with BuildKit step names', () => {
+  it('finds a step whose build args BuildKit expanded, and a FROM by its image', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'devloop-locate-'));
+    try {
+      const file = path.join(dir, 'Dockerfile');
+      await writeFile(
+        file,
+        'FROM golang:1.26 AS build\nARG VERSION=dev\nRUN echo other\nRUN --mount=type=cache,target=/c \\\n    go build -ldflags "-X main.v=${VERSION}" ./...\nFROM gcr.io/distroless/static-debian12\n',
+      );
+      expect(await locateStep(file, 'RUN --mount=type=cache,target=/c     go build -ldflags "-X main.v=1.2.3" ./...', undefined)).toBe(4);
+      expect(await locateStep(file, 'FROM docker.io/library/golang:1.26', undefined)).toBe(1);
+      expect(await locateStep(file, 'FROM gcr.io/distroless/static-debian12', undefined)).toBe(6);
+      expect(await locateStep(file, 'RUN something else', undefined)).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
