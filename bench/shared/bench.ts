@@ -120,7 +120,8 @@ function generate(binary: string): void {
   const services: string[] = [];
   for (let i = 1; i <= SERVICES; i++) {
     const svc = name(i);
-    write(`services/${svc}/Dockerfile`, 'FROM gcr.io/distroless/static-debian12:nonroot\nCOPY whoami /whoami\nENTRYPOINT ["/whoami"]\nCMD ["serve"]\n');
+    // CHANGE, once a change writes it, is part of the image (the version follows what the Dockerfile reads).
+    write(`services/${svc}/Dockerfile`, 'FROM gcr.io/distroless/static-debian12:nonroot\nCOPY whoami CHANG[E] /\nENTRYPOINT ["/whoami"]\nCMD ["serve"]\n');
     copyFileSync(binary, path.join(dir, `services/${svc}/whoami`));
     write(`services/${svc}/.dockerignore`, 'k8s\n');
     write(`services/${svc}/k8s/app.yaml`, manifest(svc));

@@ -22,11 +22,12 @@ export function register(program: Command): void {
       const plan = await computePlan(project, { ...(opts.base === undefined ? {} : { base: opts.base }), ...(repoRead ? { repoRead } : {}) });
       const shared = project.shared ? await sharedPlan(project.shared.baseline, project.name, plan) : undefined;
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ base: plan.base, services: plan.services, ...(shared ? { shared: shared.json } : {}) }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ base: plan.base, services: plan.services, warnings: plan.warnings, ...(shared ? { shared: shared.json } : {}) }, null, 2)}\n`);
         if (plan.base === null && plan.baseNote) process.stderr.write(`note: ${plan.baseNote}\n`);
       } else {
         process.stdout.write(renderPlan(plan));
         if (shared) process.stdout.write(shared.lines.map((l) => `${l}\n`).join(''));
+        for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
         const empty = noServices(project);
         if (empty) process.stderr.write(`no services: ${empty.message}\nhint: ${empty.hint}\n`);
       }

@@ -100,6 +100,20 @@ describe('devloop.yaml validation', () => {
     expect(await problemsOf(repo, 'version: 1\ncommon: 1\nservices: []\n')).toEqual(['devloop.yaml:2:1 unknown key "common" (extension keys start with "x-")']);
   });
 
+  it('gives a top-level manifests tree to every service without manifests of its own', async () => {
+    const repo = shop();
+    repo.write({ 'deploy/all.yaml': 'kind: List\n' });
+    const project = await parseProjectConfig(
+      'version: 1\nmanifests: ./deploy/\nservices:\n  - { name: orders, path: services/orders, manifests: services/orders/k8s }\n  - { name: payments, path: services/payments }\n',
+      repo.path('devloop.yaml'),
+    );
+    expect(project.manifests).toBe('deploy');
+    expect(project.services[0]).toMatchObject({ manifests: 'services/orders/k8s' });
+    expect(project.services[0]!.fromProjectManifests).toBeUndefined();
+    expect(project.services[1]).toMatchObject({ manifests: 'deploy', fromProjectManifests: true });
+    expect(await problemsOf(repo, 'version: 1\nmanifests: deplyo\nservices: []\n')).toEqual(['devloop.yaml:2:12 manifests: path "deplyo" does not exist (did you mean "deploy"?)']);
+  });
+
   it('names file, line, column and key of a missing directory', async () => {
     const repo = shop();
     const problems = await problemsOf(

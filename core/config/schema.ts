@@ -158,6 +158,14 @@ export const devloopSchema = {
         },
       },
     },
+    manifests: {
+      ...relativePath,
+      description:
+        'One Kubernetes manifests tree for many services (a kustomization, a Helm chart, a directory of YAML files, or one file). ' +
+        'devloop renders it once and gives each service without manifests of its own the objects that are its: workloads by the ' +
+        'image their pods run, Services by the pods they select, ConfigMaps, Secrets and ServiceAccounts by the workloads that ' +
+        'use them; everything else is deployed with the first such service.',
+    },
     services: { type: 'array', description: 'The services of this project.', items: service },
   },
 } as const;

@@ -33,6 +33,17 @@ export async function semanticProblems(data: unknown, root: string): Promise<{ p
     }
   });
 
+  let projectManifests: string | undefined;
+  if (typeof data.manifests === 'string' && data.manifests !== '') {
+    const n = normaliseRelPath(data.manifests);
+    if ('error' in n) problems.push({ keyPath: ['manifests'], at: 'value', message: n.error });
+    else {
+      projectManifests = n.path;
+      const problem = await checkPath(root, realRoot, n.path, 'any');
+      if (problem) problems.push({ keyPath: ['manifests'], at: 'value', message: problem });
+    }
+  }
+
   const services: ServiceConfig[] = [];
   const images = new Map<string, number>();
   const serviceEdges = new Map<string, string[]>();
@@ -163,6 +174,10 @@ export async function semanticProblems(data: unknown, root: string): Promise<{ p
         sync,
       };
       if (manifests !== undefined) service.manifests = manifests;
+      else if (projectManifests !== undefined) {
+        service.manifests = projectManifests;
+        service.fromProjectManifests = true;
+      }
       if (typeof raw.target === 'string') service.target = raw.target;
       services[i] = service;
     }),
@@ -219,6 +234,7 @@ export async function semanticProblems(data: unknown, root: string): Promise<{ p
   if (shared && typeof shared.baseline === 'string') {
     project.shared = { baseline: shared.baseline, leaseSeconds: typeof shared.lease === 'string' ? durationSeconds(shared.lease) : DEFAULT_LEASE_SECONDS };
   }
+  if (projectManifests !== undefined) project.manifests = projectManifests;
   return { problems, project };
 }
 

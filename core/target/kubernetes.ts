@@ -21,7 +21,8 @@ import {
   type Owner,
 } from '../deploy/apply.js';
 import { MANAGED_BY, MANAGED_BY_VALUE, ownerSelector, SERVICE_LABEL, VERSION_ANNOTATION } from '../deploy/labels.js';
-import { renderManifests, type K8sObject } from '../deploy/render.js';
+import type { K8sObject } from '../deploy/render.js';
+import { serviceManifests } from '../deploy/service-objects.js';
 import { readWorkload, waitForRollout, WORKLOAD_KINDS, workloadStatus } from '../deploy/rollout.js';
 import { transformObjects } from '../deploy/transform.js';
 import { keepDevelopersRoutes } from '../route/mesh.js';
@@ -130,12 +131,13 @@ export class KubernetesTarget implements Target {
     report: Reporter,
   ): Promise<Deployable[]> {
     const problems: unknown[] = [];
+    const manifestsOf = serviceManifests(ctx.project, this.namespace);
     const out = await Promise.all(
       req.services.map(async (p): Promise<Deployable> => {
         const s = p.service;
         if (!s.manifests) return { ...p, configHash: '', detail: {} satisfies Rendered };
         try {
-          const rendered = await renderManifests(ctx.project.root, s.manifests, { release: s.name, namespace: this.namespace });
+          const rendered = await manifestsOf(s);
           const placed = this.place(rendered.objects, ctx);
           for (const w of placed.warnings) report({ type: 'warning', service: s.name, message: w });
           const t = transformObjects(placed.objects, {
@@ -150,7 +152,7 @@ export class KubernetesTarget implements Target {
           if (t.imagesReplaced === 0) report({ type: 'warning', service: s.name, message: `no container in ${s.manifests} uses image ${s.image}` });
           return { ...p, configHash: t.manifestHash, detail: { objects: t.objects } satisfies Rendered };
         } catch (err) {
-          problems.push(err);
+          if (!problems.includes(err)) problems.push(err); // the project's tree fails once for all its services
           return { ...p, configHash: '', detail: {} };
         }
       }),

@@ -1,18 +1,17 @@
 import { oneLine, UserError } from '../errors.js';
 import type { Kube } from '../deploy/kube.js';
 import { isNotFound, kubeCallFailed } from '../deploy/kube.js';
-import { readDeployedRecords, type DeployedRecord, type Owner } from '../deploy/apply.js';
+import { inventoryName, readDeployedRecords, type DeployedRecord, type Owner } from '../deploy/apply.js';
 import type { K8sObject } from '../deploy/render.js';
 import { BASELINE_DEVELOPER } from '../deploy/labels.js';
-import { inventoryName } from '../deploy/apply.js';
 import { forkObjects, forkName } from '../route/fork.js';
 import { deleteLease, listLeases, renewLease } from '../route/lease.js';
 import { MeshRoutes, type HostRoute } from '../route/mesh.js';
 import { callersByHost, type Caller } from '../route/propagation.js';
 import type { TargetKind } from '../engine/events.js';
 import { KubernetesTarget, type ImageDelivery, type Placed, type Rendered } from './kubernetes.js';
-import type { Deployable, Deployed, DeployOptions, Follower, FollowListener, PlannedDeploy, Reporter, TargetContext } from './target.js';
-
+import type { ServiceConfig } from '../config/types.js';
+import type { Deployable, Deployed, DeployOptions, Follower, FollowListener, Forwarder, PlannedDeploy, Reporter, TargetContext } from './target.js';
 
 /** On a fork's Service: the baseline Service (the host) it stands in for. */
 const FORK_OF_ANNOTATION = 'devloop.dev/fork-of';
@@ -118,7 +117,7 @@ export class SharedClusterTarget extends KubernetesTarget {
     }
   }
 
-  override async ensureEnvironment(ctx: TargetContext, report: Reporter): Promise<void> {
+  override async ensureEnvironment(ctx: TargetContext, _report: Reporter): Promise<void> {
     refuseBaselineName(ctx.developer);
     // Three independent checks, asked at once; the first problem in this order is the one reported.
     const checks = await Promise.allSettled([
@@ -133,7 +132,6 @@ export class SharedClusterTarget extends KubernetesTarget {
     ]);
     const failed = checks.find((c) => c.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
-    void report;
   }
 
   /** The developer must be allowed to write VirtualServices in the baseline namespace (asked before anything changes). */
@@ -281,6 +279,68 @@ export class SharedClusterTarget extends KubernetesTarget {
       lines.push(`${d}: ${hosts.length ? `routes ${hosts.join(', ')}` : 'no routes'}${lease ? `; lease until ${lease.expires.toISOString()}` : ''}`);
     }
     return lines;
+  }
+
+  /**
+   * A port-forward bypasses the mesh, so devloop picks the first hop: each port of the service is a local proxy that
+   * adds the developer's routing key to every request and sends it to the developer's fork when there is a ready
+   * one, else to the baseline's pods; further hops follow the key through Istio. A service the baseline has no
+   * Service for is forwarded as on any cluster.
+   */
+  override async forward(ctx: TargetContext, service: ServiceConfig, report: Reporter): Promise<Forwarder> {
+    const [{ readBaselineService, UpstreamFollower }, { KeyedPortForward }] = await Promise.all([import('../route/upstream.js'), import('../route/keyed-proxy.js')]);
+    const selector = await readBaselineService(this.kube, this.baseline, service.name).then(
+      (svc) => svc.spec?.selector,
+      // No baseline Service (a new service, or no baseline yet): the developer's own pods, as on any cluster.
+      () => undefined,
+    );
+    if (!selector || Object.keys(selector).length === 0) return super.forward(ctx, service, report);
+    const forwards: InstanceType<typeof KeyedPortForward>[] = [];
+    for (const p of service.ports) {
+      const [local, remote] = p.split(':').map(Number) as [number, number | undefined];
+      const fw = new KeyedPortForward(this.kube, this.baseline, local, remote ?? local, ctx.developer, {
+        service: service.name,
+        onEvent: (e) => report({ type: 'warning', service: service.name, message: `127.0.0.1:${local}: ${e.message}` }),
+      });
+      try {
+        await fw.listen();
+        forwards.push(fw);
+      } catch (err) {
+        report({ type: 'forward.failed', service: service.name, local, remote: remote ?? local, message: oneLine(err) });
+      }
+    }
+    const follower = new UpstreamFollower(
+      this.kube,
+      this.baseline,
+      service.name,
+      ctx.developer,
+      selector,
+      (upstream) => {
+        for (const fw of forwards) {
+          if (fw.currentPod === upstream?.pod) continue;
+          fw.setPod(upstream?.pod);
+          if (upstream) {
+            const whose = upstream.kind === 'fork' ? 'your fork' : 'baseline';
+            report({ type: 'forward.ready', service: service.name, local: fw.local, remote: fw.remote, where: `pod/${upstream.pod} (${whose}; keyed devloop-route=${ctx.developer})` });
+          }
+        }
+      },
+      (message) => report({ type: 'warning', service: service.name, message }),
+    );
+    try {
+      await follower.start();
+    } catch (err) {
+      await Promise.all(forwards.map((f) => f.close()));
+      throw err;
+    }
+    return {
+      // The follower picks the pod (the fork's, else the baseline's), not the developer's instances alone.
+      update: () => undefined,
+      close: async () => {
+        follower.close();
+        await Promise.all(forwards.map((f) => f.close()));
+      },
+    };
   }
 
   override async follow(ctx: TargetContext, listener: FollowListener): Promise<Follower> {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName, waitFor } from '../support/env.js';
 import { deleteNamespace, execInPod, kube } from '../support/kube.js';
+import { expectNoIstioErrors } from '../support/mesh.js';
 import { freePort, LoopProcess, syncFixtureRepo } from '../sync/session.js';
 import { buildCli, devloop, explain } from '../up/harness.js';
 
@@ -14,6 +15,11 @@ import { buildCli, devloop, explain } from '../up/harness.js';
 describe('shared cluster: the loop forks on the first edit, syncs into the fork, and renews its lease', () => {
   const baseline = uniqueName('shared-loop');
   let repo: Awaited<ReturnType<typeof syncFixtureRepo>>;
+  let port: number;
+  const viaForward = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+    return res?.ok ? res.text() : undefined;
+  };
   let loop: LoopProcess | undefined;
   /** Bob works in a clone of main: he changed nothing. */
   let bobDir: string;
@@ -29,11 +35,18 @@ describe('shared cluster: the loop forks on the first edit, syncs into the fork,
 
   beforeAll(async () => {
     buildCli();
-    repo = await syncFixtureRepo(await freePort());
+    port = await freePort();
+    repo = await syncFixtureRepo(port);
     const config = path.join(repo.dir, 'devloop.yaml');
     // A short lease: the loop renews it every quarter of it.
     await writeFile(config, `${await readFile(config, 'utf8')}shared:\n  baseline: ${baseline}\n  lease: 8s\n`);
-    repo.git('commit', '-qam', 'shared');
+    // A Service for web: the loop's port-forward goes through the keyed proxy to the baseline, then to the fork.
+    await writeFile(
+      path.join(repo.dir, 'web/k8s/service.yaml'),
+      'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports: [{name: http, port: 8080, targetPort: 8080}]\n',
+    );
+    repo.git('add', '-A');
+    repo.git('commit', '-qm', 'shared');
     bobDir = await mkdtemp(path.join(os.tmpdir(), 'devloop-shared-bob-'));
     execFileSync('git', ['clone', '-q', repo.dir, '.'], { cwd: bobDir, stdio: 'pipe' });
     const base = await devloop(repo.dir, 'ci', ['up', '--baseline', '--once']);
@@ -52,6 +65,9 @@ describe('shared cluster: the loop forks on the first edit, syncs into the fork,
     await loop.waitFor('the first pass', (e) => e.type === 'run.finished' && e.ok === true, 0, 240_000);
     expect(loop.events.find((e) => e.type === 'service.current')).toMatchObject({ service: 'web' });
     expect(await forkPods()).toEqual([]);
+    // The port-forward leads to the baseline while alice has no fork.
+    expect(await loop.waitFor('the keyed forward', (e) => e.type === 'forward.ready')).toMatchObject({ service: 'web', where: expect.stringMatching(/\(baseline; keyed devloop-route=alice\)$/) });
+    expect(await waitFor('the baseline through the forward', viaForward)).toBe('hello v1\n');
   }, 300_000);
 
   it('forks web on the first edit, then syncs the next edit into the fork', async () => {
@@ -62,6 +78,11 @@ describe('shared cluster: the loop forks on the first edit, syncs into the fork,
     expect(await loop!.waitFor('the fork', (e) => e.type === 'service.forked', from, 240_000)).toMatchObject({ service: 'web', namespace: baseline });
     await loop!.waitFor('the fork ready', (e) => e.type === 'pass.finished' && e.ok === true, from, 240_000);
     expect(await inFork('cat /app/public/index.txt')).toBe('alice v1\n');
+    // The same local port now leads to the fork.
+    await loop!.waitFor('the forward to the fork', (e) => e.type === 'forward.ready' && /your fork/.test(String(e.where)), from, 60_000);
+    expect(await waitFor('the fork through the forward', async () => ((await viaForward()) === 'alice v1\n' ? true : undefined))).toBe(true);
+    expect(loop!.events.slice(from).find((e) => e.type === 'route.added')).toMatchObject({ service: 'web', host: 'web', to: 'web-alice' });
+    await expectNoIstioErrors([baseline]);
 
     await loop!.waitFor('the sync stream into the fork', (e) => e.type === 'sync.connected', from, 60_000);
     from = loop!.mark();

@@ -9,6 +9,9 @@ import { deleteNamespace, kube } from '../support/kube.js';
 import { expectAnsweredBy, expectNoIstioErrors, whoamiBinary, whoamiWorkload, WHOAMI_DOCKERFILE } from '../support/mesh.js';
 import { buildCli, devloop, explain } from '../up/harness.js';
 
+/** The whoami image, with api/CHANGED in it when there: writing that file makes alice's version differ from the baseline's. */
+const API_DOCKERFILE = WHOAMI_DOCKERFILE.replace('COPY whoami /whoami', 'COPY whoami CHANGE[D] /');
+
 // The baseline's own manifests define the VirtualService of a host (with a timeout and retries): a developer's
 // route goes into that one (Istio uses one per host), before its routes and with their timeout and retries; the
 // baseline deployed again keeps the developer's route; `down` takes out only the developer's route.
@@ -41,7 +44,7 @@ describe('shared cluster: a VirtualService of the baseline’s manifests', () =>
     buildCli();
     dir = await mkdtemp(path.join(os.tmpdir(), 'devloop-shared-vs-'));
     await mkdir(path.join(dir, 'api/k8s'), { recursive: true });
-    await writeFile(path.join(dir, 'api/Dockerfile'), WHOAMI_DOCKERFILE);
+    await writeFile(path.join(dir, 'api/Dockerfile'), API_DOCKERFILE);
     await writeFile(path.join(dir, 'api/.dockerignore'), 'k8s\n');
     await copyFile(await whoamiBinary(), path.join(dir, 'api/whoami'));
     await writeManifests('7s');

@@ -9,6 +9,9 @@ import { deleteNamespace, kindKube, kube, type KubeClients } from '../support/ku
 import { whoamiBinary, whoamiWorkload, WHOAMI_DOCKERFILE } from '../support/mesh.js';
 import { buildCli, devloop, explain } from '../up/harness.js';
 
+/** The whoami image, with api/CHANGED in it when there: writing that file makes alice's version differ from the baseline's. */
+const API_DOCKERFILE = WHOAMI_DOCKERFILE.replace('COPY whoami /whoami', 'COPY whoami CHANGE[D] /');
+
 // What a shared cluster refuses, each with one line, exit 2 and nothing changed: a missing baseline namespace, a
 // cluster without Istio, a developer who may not write VirtualServices, a VirtualService devloop did not make on a
 // host it would route. And on local Docker `shared:` is ignored with a notice.
@@ -33,7 +36,7 @@ describe('shared cluster: refusals', () => {
   async function project(namespace: string): Promise<string> {
     const d = await mkdtemp(path.join(os.tmpdir(), 'devloop-shared-no-'));
     await mkdir(path.join(d, 'api/k8s'), { recursive: true });
-    await writeFile(path.join(d, 'api/Dockerfile'), WHOAMI_DOCKERFILE);
+    await writeFile(path.join(d, 'api/Dockerfile'), API_DOCKERFILE);
     await copyFile(await whoamiBinary(), path.join(d, 'api/whoami'));
     await writeFile(path.join(d, 'api/k8s/api.yaml'), whoamiWorkload(namespace, 'api', 'shared/api').map((o) => stringify({ ...o, metadata: { ...o.metadata, namespace: undefined } })).join('---\n'));
     await writeFile(path.join(d, 'devloop.yaml'), stringify({ version: 1, name: 'refusals', shared: { baseline: namespace }, services: [{ name: 'api', path: 'api', manifests: 'api/k8s', image: 'shared/api' }] }));
