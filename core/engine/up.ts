@@ -220,7 +220,8 @@ async function buildAndDeliver(
         },
         (p) => {
           if (p.kind === 'step') bus.emit({ type: 'build.step', service: name, step: p.step, total: p.total, instruction: p.instruction });
-          else bus.emit({ type: 'build.log', service: name, line: p.line });
+          else if (p.kind === 'log') bus.emit({ type: 'build.log', service: name, line: p.line });
+          else bus.emit({ type: 'warning', service: name, message: p.message });
         },
       );
     } catch (err) {
