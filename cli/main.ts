@@ -12,9 +12,11 @@ const commands: Record<string, { summary: string; load: () => Promise<{ register
   plan: { summary: 'show which services changed and their content tags', load: () => import('./commands/plan.js') },
   up: { summary: 'build, deliver and deploy what changed, then keep it in sync', load: () => import('./commands/up.js') },
   status: { summary: 'show what runs where and whether it is current', load: () => import('./commands/status.js') },
+  open: { summary: 'a local port whose requests carry your routing key (to your fork, else the baseline)', load: () => import('./commands/open.js') },
   down: { summary: 'remove everything devloop deployed for you', load: () => import('./commands/down.js') },
   scaffold: { summary: 'create a new service from a template', load: () => import('./commands/scaffold.js') },
   swap: { summary: "route a Service's traffic to a process on this machine", load: () => import('./commands/swap.js') },
+  demo: { summary: 'create a demo repository and run it on local Docker with live sync', load: () => import('./commands/demo.js') },
 };
 
 /** Global options that take a value: their value is not the command name. */

@@ -2,12 +2,15 @@
  * Benchmark of `devloop plan --json` on a generated monorepo: 300 services, 30,000 files, Go and Node services
  * with library dependencies (go.mod replace, workspace packages) and service-to-service dependsOn.
  *
- *   npm run build && node bench/plan/bench.ts [--runs 9] [--dir /tmp/devloop-bench-plan] [--keep] [--reuse]
+ *   npm run build && node bench/plan/bench.ts [--runs 9] [--dir /tmp/devloop-bench-plan] [--keep] [--reuse] [--root-context]
  *
- * --keep leaves the generated repository in place; --reuse runs against one left by --keep.
+ * --keep leaves the generated repository in place; --reuse runs against one left by --keep. --root-context builds
+ * every service with the repository root as context (`path: .`), its Dockerfile copying its own directory and the
+ * libraries it uses: the layout of Go monorepos that share libraries.
  *
- * Prints the median wall time of the built CLI with no change and with one changed file, and the wall time
- * during which git commands ran (from DEVLOOP_TIMINGS).
+ * Prints the median wall time of the built CLI with no change and with one changed file, the wall time during
+ * which git commands ran (from DEVLOOP_TIMINGS), and the ratio to `git status` on the same tree (run alternately
+ * with plan, so both see the same load).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -26,6 +29,7 @@ const opt = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
 };
 const runs = Number(opt('--runs', '9'));
+const rootContext = args.includes('--root-context');
 const dir = path.resolve(opt('--dir', '/tmp/devloop-bench-plan'));
 const cli = path.resolve(import.meta.dirname, '../../bin/devloop.js');
 
@@ -73,24 +77,29 @@ function generate(): number {
       add(`${base}/${rel}`, text);
       n++;
     };
-    addS('Dockerfile', go ? 'FROM golang:1.22 AS build\nCOPY . /src\nRUN go build ./...\n' : 'FROM node:22\nCOPY . /app\nRUN npm ci\n');
-    addS('.dockerignore', '*.md\ntmp/\n!tmp/keep.txt\n');
+    const libs = go ? [`libs/go-${s % GO_LIBS}`, `libs/go-${(s * 7 + 3) % GO_LIBS}`] : [`libs/js-${s % JS_LIBS}`];
+    if (rootContext) {
+      const copies = [...libs.map((l) => `COPY ${l} ${l}\n`), `COPY ${base} ${base}\n`].join('');
+      addS('Dockerfile', go ? `FROM golang:1.22 AS build\n${copies}RUN go build ./...\n` : `FROM node:22\n${copies}RUN npm ci\n`);
+      addS('Dockerfile.dockerignore', '**/*.md\n**/tmp/\n!**/tmp/keep.txt\n');
+    } else {
+      addS('Dockerfile', go ? 'FROM golang:1.22 AS build\nCOPY . /src\nRUN go build ./...\n' : 'FROM node:22\nCOPY . /app\nRUN npm ci\n');
+      addS('.dockerignore', '*.md\ntmp/\n!tmp/keep.txt\n');
+    }
     addS('k8s/deployment.yaml', `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n`);
     addS('README.md', `# ${name}\n`);
     if (go) {
-      const a = s % GO_LIBS;
-      const b = (s * 7 + 3) % GO_LIBS;
-      addS('go.mod', `module bench/${name}\n\ngo 1.22\n\nreplace (\n\tbench/libs/go-${a} => ../../libs/go-${a}\n\tbench/libs/go-${b} => ../../libs/go-${b}\n)\n`);
+      addS('go.mod', `module bench/${name}\n\ngo 1.22\n\nreplace (\n${libs.map((l) => `\tbench/${l} => ../../${l}\n`).join('')})\n`);
     } else {
-      const a = s % JS_LIBS;
-      addS('package.json', JSON.stringify({ name: `@bench/${name}`, version: '1.0.0', dependencies: { [`@bench/js-${a}`]: '1.0.0', express: '^4' } }, null, 2));
+      addS('package.json', JSON.stringify({ name: `@bench/${name}`, version: '1.0.0', dependencies: { [`@bench/${libs[0]!.slice(5)}`]: '1.0.0', express: '^4' } }, null, 2));
     }
     const perService = perServiceBase + (s < extra ? 1 : 0);
     while (n < perService) {
       // Names differ between services, as in a real repository (no help from caches keyed by relative path).
       addS(go ? `internal/p${n % 8}/${name}_f${n}.go` : `src/r${n % 8}/${name}-f${n}.js`, `// ${name} ${n}\n`);
     }
-    yaml.push(`  - name: ${name}`, `    path: ${base}`, `    manifests: ${base}/k8s`);
+    if (rootContext) yaml.push(`  - name: ${name}`, '    path: .', `    dockerfile: ${base}/Dockerfile`, `    manifests: ${base}/k8s`);
+    else yaml.push(`  - name: ${name}`, `    path: ${base}`, `    manifests: ${base}/k8s`);
     // Every tenth service builds on the previous one (a chain of service dependencies).
     if (s % 10 === 9) yaml.push(`    dependsOn: [svc-${String(s - 1).padStart(3, '0')}]`);
     yaml.push(`    buildArgs: { SERVICE: ${name} }`);
@@ -141,6 +150,14 @@ function runPlan(): Sample {
   };
 }
 
+/** The floor: `git status` on the same tree, run the same way (wall time of the process). */
+function runGitStatus(): number {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('git', ['status'], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`git status failed (exit ${r.status}): ${r.stderr}`);
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -149,7 +166,15 @@ function median(xs: number[]): number {
 
 function measure(label: string): void {
   runPlan(); // warm the page cache and git's index stat data
-  const samples = Array.from({ length: runs }, runPlan);
+  runGitStatus();
+  // Interleaved, so that both see the same load on the machine and their ratio means something.
+  const samples: Sample[] = [];
+  const statusMs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    samples.push(runPlan());
+    statusMs.push(runGitStatus());
+  }
+  const floor = median(statusMs);
   const wall = median(samples.map((s) => s.wallMs));
   const gitMs = median(samples.map((s) => s.gitMs));
   const rebuild = samples[0]!.rebuild;
@@ -160,6 +185,7 @@ function measure(label: string): void {
       (cpu === null ? '' : `  CPU ${cpu.toFixed(0)} ms`) +
       `  rebuild ${rebuild}/${SERVICES}`,
   );
+  console.log(`${''.padEnd(18)} git status median ${floor.toFixed(0)} ms: plan is ${(wall / floor).toFixed(1)}x git status`);
 }
 
 if (!existsSync(cli) || !existsSync(path.resolve(import.meta.dirname, '../../dist/cli/main.js'))) {
@@ -168,7 +194,7 @@ if (!existsSync(cli) || !existsSync(path.resolve(import.meta.dirname, '../../dis
 }
 const t0 = Date.now();
 const files = args.includes('--reuse') && existsSync(path.join(dir, '.git')) ? (git('checkout', '-q', '--', '.'), TOTAL_FILES) : generate();
-console.log(`generated ${SERVICES} services, ${files} files in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+console.log(`generated ${SERVICES} services${rootContext ? ' (root context)' : ''}, ${files} files in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 console.log(`node ${process.version}, ${runs} runs each, median wall time of \`node bin/devloop.js plan --json\`; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 measure('no change');
 appendFileSync(path.join(dir, 'services/svc-150/internal/p5/svc-150_f13.go'), '// edited\n');

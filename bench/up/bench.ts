@@ -36,6 +36,8 @@ const developer = 'bench';
 const project = 'benchup';
 const namespace = `${project}-${developer}`;
 const registry = infra.DEVLOOP_REGISTRY ?? '127.0.0.1:5000';
+// The docker CLI here has no buildx, so it builds with the classic builder; DOCKER_BUILDKIT=0 makes devloop use the
+// same builder, so that the by-hand comparison measures devloop's own time (bench/gochange compares the builders).
 const env = { ...process.env, ...infra, DEVLOOP_DEVELOPER: developer, NO_COLOR: '1', DOCKER_BUILDKIT: '0' };
 
 function write(rel: string, text: string): void {

@@ -20,16 +20,42 @@ export function register(program: Command): void {
       const repoRead = root === null ? undefined : startPlanRead(root);
       const project = await loadProject(dir);
       const plan = await computePlan(project, { ...(opts.base === undefined ? {} : { base: opts.base }), ...(repoRead ? { repoRead } : {}) });
+      const shared = project.shared ? await sharedPlan(project.shared.baseline, project.name, plan) : undefined;
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ base: plan.base, services: plan.services }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ base: plan.base, services: plan.services, warnings: plan.warnings, ...(shared ? { shared: shared.json } : {}) }, null, 2)}\n`);
         if (plan.base === null && plan.baseNote) process.stderr.write(`note: ${plan.baseNote}\n`);
       } else {
         process.stdout.write(renderPlan(plan));
+        if (shared) process.stdout.write(shared.lines.map((l) => `${l}\n`).join(''));
+        for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
         const empty = noServices(project);
         if (empty) process.stderr.write(`no services: ${empty.message}\nhint: ${empty.hint}\n`);
       }
       if (process.env.DEVLOOP_TIMINGS) process.stderr.write(`${JSON.stringify(timingReport())}\n`);
     });
+}
+
+/**
+ * In a shared cluster: what the baseline runs per service, and which services `up` would fork. Reading the cluster
+ * may fail (no context, unreachable): then the plan says so and shows the rest.
+ */
+async function sharedPlan(namespace: string, project: string, plan: Plan): Promise<{ lines: string[]; json: unknown }> {
+  const [{ loadKube }, { baselineVersions, sharedPlanLine }, { oneLine }] = await Promise.all([
+    import('../../core/deploy/kube.js'),
+    import('../../core/target/shared.js'),
+    import('../../core/errors.js'),
+  ]);
+  try {
+    const kube = await loadKube();
+    if (!kube) return { lines: [`shared baseline ${namespace}: not read (no kube context)`], json: { baseline: namespace, error: 'no kube context' } };
+    const versions = await baselineVersions(kube, namespace, project);
+    return {
+      lines: [`shared baseline ${namespace}:`, ...plan.services.map((s) => `  ${sharedPlanLine(s.name, s.tag, namespace, versions.get(s.name))}`)],
+      json: { baseline: namespace, services: Object.fromEntries(plan.services.map((s) => [s.name, { baselineVersion: versions.get(s.name) ?? null, forked: versions.get(s.name) !== s.tag }])) },
+    };
+  } catch (err) {
+    return { lines: [`shared baseline ${namespace}: not read (${oneLine(err)})`], json: { baseline: namespace, error: oneLine(err) } };
+  }
 }
 
 /** The compact table people read: one row per service, the first reason and how many more. */

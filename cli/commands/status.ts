@@ -22,6 +22,8 @@ export function formatStatus(report: StatusReport, color: boolean): string {
     const text = line(r);
     out.push(r[1] === 'current' && r[2]!.split('/')[0] === r[2]!.split('/')[1] ? text : paint(33, text));
   }
+  for (const s of report.services) if (s.note) out.push(`${s.name}: ${s.note}`);
+  for (const l of report.environment ?? []) out.push(l);
   return `${out.join('\n')}\n`;
 }
 

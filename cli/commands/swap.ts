@@ -65,10 +65,12 @@ export function register(program: Command): void {
       const { parsePortRequests } = await import('../../core/swap/resolve.js');
       // Checked before anything is loaded or changed.
       const ports = parsePortRequests(flags.port);
-      if (flags.personal) {
-        throw new UserError('personal mode needs shared: in devloop.yaml', { hint: 'personal swaps route by your routing key in a shared cluster; without one, swap globally in your own namespace (drop --personal)' });
-      }
       const session = await openSession(workDir(program), flags, true);
+      if (flags.personal) {
+        throw session.project.shared
+          ? new UserError('personal mode is not supported by this devloop: swaps are global, in your own namespace', { hint: 'drop --personal and swap in your namespace' })
+          : new UserError('personal mode needs shared: in devloop.yaml', { hint: 'personal swaps route by your routing key in a shared cluster; without one, swap globally in your own namespace (drop --personal)' });
+      }
       const report = (e: EngineEventInput) => session.bus.emit(e);
       const swapContext = session.target.swapContext?.({ project: session.project, developer: session.developer }, report);
       if (!swapContext) {

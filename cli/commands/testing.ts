@@ -19,9 +19,9 @@ export function tempRepos(): (files: Record<string, string>) => TempRepo {
 
 /** Two services, one of them depending on a library through a go.mod `replace`; no devloop.yaml. */
 export const SHOP_FILES: Readonly<Record<string, string>> = {
-  'services/orders/Dockerfile': 'FROM scratch\n',
+  'services/orders/Dockerfile': 'FROM scratch\nCOPY . /\n',
   'services/orders/go.mod': 'module orders\nreplace common => ../../libs/common\n',
-  'services/payments/Dockerfile': 'FROM scratch\n',
+  'services/payments/Dockerfile': 'FROM scratch\nCOPY . /\n',
   'libs/common/go.mod': 'module common\n',
   'libs/common/x.go': 'package common\n',
 };

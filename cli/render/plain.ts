@@ -136,6 +136,18 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
       return [`${svc(e.service)} restored in ${e.namespace}${e.by === 'cluster' ? ' by the cluster' : ''}: ${e.reason}`];
     case 'swap.failed':
       return [red(`${svc(e.service)} swap: ${e.message}`)];
+    case 'service.baseline':
+      return [`${svc(e.service)} served by the baseline (${e.namespace} runs ${e.version.slice(0, 12)}), not forked`];
+    case 'service.forked':
+      return [
+        `${svc(e.service)} forked: ${e.baselineVersion ? `version differs from baseline (${e.namespace}: ${e.baselineVersion.slice(0, 12)}, yours: ${e.version.slice(0, 12)})` : `the baseline ${e.namespace} does not run it`}`,
+      ];
+    case 'route.added':
+      return [green(`${svc(e.service)} route: ${e.host} → ${e.to} for requests with devloop-route=${e.developer}`)];
+    case 'route.removed':
+      return [`route of ${e.developer} on ${e.host} removed (${e.reason})`];
+    case 'lease.expired':
+      return [`${e.developer}'s lease in ${e.namespace} ended: removed ${e.removed} object${e.removed === 1 ? '' : 's'} and their routes`];
   }
 }
 

@@ -7,6 +7,7 @@ import { resolveDeveloper, selectTarget, type Target, type TargetOptions } from 
 import { UserError } from '../../core/errors.js';
 import { kubeconfigFiles, preloadKubeClient } from '../../core/deploy/kube.js';
 import { contentVersions } from '../../core/engine/versions.js';
+import { BASELINE_DEVELOPER } from '../../core/deploy/labels.js';
 import { plainRenderer, useColor } from './plain.js';
 import { jsonLinesRenderer } from './json.js';
 
@@ -16,6 +17,7 @@ export interface CommonFlags {
   namespace?: string;
   json?: boolean;
   verbose?: boolean;
+  baseline?: boolean;
 }
 
 /** Adds the flags every deploy-side command shares. */
@@ -23,7 +25,8 @@ export function targetFlags(cmd: Command): Command {
   return cmd
     .option('--target <target>', 'where to run: "kubernetes" (the current kube context) or "docker" (local containers)')
     .option('--context <name>', 'kube context to use instead of the current one')
-    .option('-n, --namespace <name>', 'namespace to use instead of <project>-<developer>');
+    .option('-n, --namespace <name>', 'namespace to use instead of <project>-<developer> (or the shared baseline)')
+    .option('--baseline', 'act on the shared cluster\'s baseline (every service, in shared.baseline) instead of your forks');
 }
 
 export interface Session {
@@ -54,8 +57,11 @@ export async function openSession(
     ...(flags.context ? { context: flags.context } : {}),
     ...(flags.namespace ? { namespace: flags.namespace } : {}),
     ...(opts.needsRegistry === false ? { needsRegistry: false } : {}),
+    ...(flags.baseline ? { baseline: true } : {}),
   };
-  const [developer, versions] = await Promise.all([resolveDeveloper(project), contentVersions(project)]);
+  const [resolved, versions] = await Promise.all([resolveDeveloper(project), contentVersions(project)]);
+  // The baseline has one owner whoever deploys it (CI or a person), so that any run of --baseline may update it.
+  const developer = flags.baseline ? BASELINE_DEVELOPER : resolved;
   const target = await selectTarget(project, developer, targetOpts);
   const bus = new EngineBus();
   if (withRenderer) {

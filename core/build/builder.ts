@@ -1,5 +1,6 @@
 import type Dockerode from 'dockerode';
 import type { BuildProgress, BuildRequest } from './build.js';
+import { chooseBuilder, type BuilderChoice } from './buildkit.js';
 import { dockerCallFailed, dockerClient, ensureDockerReachable } from './docker.js';
 import { ownerLabels, type Owner } from '../deploy/labels.js';
 
@@ -20,9 +21,18 @@ export interface ImageBuilder {
   prune(owner: Owner, service: string, keep: number, protect: string[]): Promise<{ removed: string[]; kept: string[] }>;
 }
 
-/** The local Docker engine (dockerode), loaded only when something is asked of it. */
+/**
+ * The local Docker engine (dockerode), loaded only when something is asked of it. Builds go through BuildKit when
+ * the engine serves it (cache mounts persist between builds), else through the classic builder: the first build
+ * then says why.
+ */
 export class DockerBuilder implements ImageBuilder {
   private client: Dockerode | undefined;
+  private choice: Promise<BuilderChoice> | undefined;
+  private fallbackShown = false;
+
+  /** `env` decides as the environment does (DOCKER_BUILDKIT=0 asks for the classic builder). */
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
   private async docker(): Promise<Dockerode> {
     return (this.client ??= await dockerClient());
@@ -71,7 +81,35 @@ export class DockerBuilder implements ImageBuilder {
 
   async build(req: BuildRequest, onProgress: (p: BuildProgress) => void): Promise<void> {
     // The build's modules (tar streams, .dockerignore rules) are loaded only when something is built.
-    const { buildImage } = await import('./build.js');
-    await buildImage(await this.docker(), req, onProgress);
+    const { buildImage, BuildkitUnavailable } = await import('./build.js');
+    const docker = await this.docker();
+    let choice = await this.builderChoice(docker);
+    if (choice.kind === 'buildkit') {
+      try {
+        await buildImage(docker, req, onProgress, 'buildkit');
+        return;
+      } catch (err) {
+        if (!(err instanceof BuildkitUnavailable)) throw err;
+        choice = { kind: 'classic', reason: `the engine refused BuildKit (${err.message})` };
+        this.choice = Promise.resolve(choice);
+      }
+    }
+    if (!this.fallbackShown) {
+      this.fallbackShown = true;
+      onProgress({ kind: 'notice', message: `building with the classic builder: ${choice.reason}; cache mounts and parallel stages need BuildKit` });
+    }
+    await buildImage(docker, req, onProgress, 'classic');
+  }
+
+  /** Asked of the engine once: its API version and OS say whether it serves BuildKit. */
+  private builderChoice(docker: Dockerode): Promise<BuilderChoice> {
+    return (this.choice ??= docker.version().then(
+      (v) => chooseBuilder({ apiVersion: v.ApiVersion, os: v.Os }, this.env),
+      (err: unknown) => {
+        // Let a later build ask again: the engine may just have been unreachable for a moment.
+        this.choice = undefined;
+        throw dockerCallFailed('docker version', err);
+      },
+    ));
   }
 }

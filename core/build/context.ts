@@ -15,8 +15,6 @@ const createIgnore = ignoreModule as unknown as (opts?: { ignorecase?: boolean }
   ignores(p: string): boolean;
 };
 
-/** Fixed mtime so identical trees produce identical tar streams (and the builder's cache keys stay stable). */
-const EPOCH = new Date(0);
 
 export interface ContextFile {
   /** POSIX path relative to the context root. */
@@ -92,24 +90,33 @@ export async function listContext(contextDir: string, dockerfile = 'Dockerfile')
 
 const VANISHED = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
 
-/** A tar stream of the build context, produced lazily (files are read as the daemon consumes the stream). */
-export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile'): Readable {
+/**
+ * A tar stream of the build context, produced lazily (files are read as the daemon consumes the stream). Entries
+ * carry the files' own modification times, as the docker CLI sends them: the builders' cache keys ignore them, but
+ * tools inside the build do not (Go's build cache indexes a package's files by name, size and mtime, so a fixed
+ * mtime would let a cache mount serve a stale parse of a changed file of the same size).
+ * `dockerfileText`, when given, is sent in place of the Dockerfile's content.
+ */
+export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile', dockerfileText?: string): Readable {
   const pack = tarPack();
   // The producer belongs to the stream: any failure destroys the stream, which the build reading it reports.
   void (async () => {
     let current = '.';
     try {
       const files = await listContext(contextDir, dockerfile);
+      const dockerfileName = dockerfileInContext(contextDir, dockerfile).name;
       for (const f of files) {
         current = f.name;
         const st = await lstat(f.abs);
-        if (f.kind === 'dir') {
-          pack.entry({ name: f.name, type: 'directory', mode: st.mode & 0o7777, mtime: EPOCH });
+        if (dockerfileText !== undefined && f.name === dockerfileName) {
+          pack.entry({ name: f.name, mode: st.mode & 0o7777, mtime: st.mtime }, dockerfileText);
+        } else if (f.kind === 'dir') {
+          pack.entry({ name: f.name, type: 'directory', mode: st.mode & 0o7777, mtime: st.mtime });
         } else if (f.kind === 'symlink') {
-          pack.entry({ name: f.name, type: 'symlink', linkname: await readlink(f.abs), mode: st.mode & 0o7777, mtime: EPOCH });
+          pack.entry({ name: f.name, type: 'symlink', linkname: await readlink(f.abs), mode: st.mode & 0o7777, mtime: st.mtime });
         } else {
           await new Promise<void>((resolve, reject) => {
-            const entry = pack.entry({ name: f.name, size: st.size, mode: st.mode & 0o7777, mtime: EPOCH }, (err) =>
+            const entry = pack.entry({ name: f.name, size: st.size, mode: st.mode & 0o7777, mtime: st.mtime }, (err) =>
               err ? reject(err) : resolve(),
             );
             // Destroying the pack (below) ends the open entry with the same error: the pack's reader reports it.

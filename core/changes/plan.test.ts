@@ -44,9 +44,9 @@ function shop(): TempRepo {
     'services/api/.dockerignore': '*.md\ntmp/\n!tmp/keep.txt\n',
     'services/api/tmp/keep.txt': 'keep\n',
     'services/api/tmp/scratch.txt': 'scratch\n',
-    'services/web/Dockerfile': 'FROM scratch\n',
+    'services/web/Dockerfile': 'FROM scratch\nCOPY . /\n',
     'services/web/index.js': 'console.log(1)\n',
-    'services/worker/Dockerfile': 'FROM scratch\n',
+    'services/worker/Dockerfile': 'FROM scratch\nCOPY . /\n',
     'services/worker/nested/deep/dir/job.go': 'package job\n',
   });
   repo.commit('shop');
@@ -81,7 +81,7 @@ describe('computePlan', () => {
     const repo = shop();
     repo.write({ 'services/worker/nested/deep/dir/job.go': 'package job // v2\n' });
     const s = byName(await plan(repo.dir));
-    expect(s.worker).toMatchObject({ rebuild: true, reasons: ['services/worker/nested/deep/dir/job.go'] });
+    expect(s.worker).toMatchObject({ rebuild: true, reasons: ['services/worker/nested/deep/dir/job.go (services/worker/Dockerfile:2 COPY . /)'] });
     expect(s.api!.rebuild).toBe(false);
   });
 
@@ -103,22 +103,22 @@ describe('computePlan', () => {
     const repo = shop();
     repo.git('mv', 'services/api/main.go', 'services/worker/main.go');
     let s = byName(await plan(repo.dir));
-    expect(s.api!.reasons).toEqual(['services/api/main.go (renamed to services/worker/main.go)']);
-    expect(s.worker!.reasons).toEqual(['services/worker/main.go (renamed from services/api/main.go)']);
+    expect(s.api!.reasons).toEqual(['services/api/main.go (renamed to services/worker/main.go; services/api/Dockerfile:2 COPY . /)']);
+    expect(s.worker!.reasons).toEqual(['services/worker/main.go (renamed from services/api/main.go; services/worker/Dockerfile:2 COPY . /)']);
     expect(s.web!.reasons).toEqual(['services/api/main.go (renamed to services/worker/main.go; via dependency api)']);
 
     repo.commit('move');
     s = byName(await plan(repo.dir));
-    expect(s.api!.reasons).toEqual(['services/api/main.go (renamed to services/worker/main.go)']);
-    expect(s.worker!.reasons).toEqual(['services/worker/main.go (renamed from services/api/main.go)']);
+    expect(s.api!.reasons).toEqual(['services/api/main.go (renamed to services/worker/main.go; services/api/Dockerfile:2 COPY . /)']);
+    expect(s.worker!.reasons).toEqual(['services/worker/main.go (renamed from services/api/main.go; services/worker/Dockerfile:2 COPY . /)']);
   });
 
   it('counts a move done without git as a deletion and a new file', async () => {
     const repo = shop();
     renameSync(repo.path('services/api/main.go'), repo.path('services/worker/main.go'));
     const s = byName(await plan(repo.dir));
-    expect(s.api!.reasons).toEqual(['services/api/main.go (deleted)']);
-    expect(s.worker!.reasons).toEqual(['services/worker/main.go (untracked)']);
+    expect(s.api!.reasons).toEqual(['services/api/main.go (deleted; services/api/Dockerfile:2 COPY . /)']);
+    expect(s.worker!.reasons).toEqual(['services/worker/main.go (untracked; services/worker/Dockerfile:2 COPY . /)']);
   });
 
   it('counts deletions, in the working tree and committed', async () => {
@@ -126,18 +126,18 @@ describe('computePlan', () => {
     const before = byName(await plan(repo.dir));
     rmSync(repo.path('services/worker/nested/deep/dir/job.go'));
     let s = byName(await plan(repo.dir));
-    expect(s.worker!.reasons).toEqual(['services/worker/nested/deep/dir/job.go (deleted)']);
+    expect(s.worker!.reasons).toEqual(['services/worker/nested/deep/dir/job.go (deleted; services/worker/Dockerfile:2 COPY . /)']);
     expect(s.worker!.tag).not.toBe(before.worker!.tag);
     repo.commit('delete');
     s = byName(await plan(repo.dir));
-    expect(s.worker!.reasons).toEqual(['services/worker/nested/deep/dir/job.go (deleted)']);
+    expect(s.worker!.reasons).toEqual(['services/worker/nested/deep/dir/job.go (deleted; services/worker/Dockerfile:2 COPY . /)']);
   });
 
   it('handles paths with spaces and non-ASCII names', async () => {
     const repo = track(TempRepo.create());
     repo.write({
       'devloop.yaml': 'version: 1\nname: cafe\nservices:\n  - name: cafe\n    path: "services/café au lait"\n',
-      'services/café au lait/Dockerfile': 'FROM scratch\n',
+      'services/café au lait/Dockerfile': 'FROM scratch\nCOPY . /\n',
       'services/café au lait/données é.txt': 'un\n',
     });
     repo.commit('init');
@@ -147,7 +147,10 @@ describe('computePlan', () => {
 
     repo.write({ 'services/café au lait/données é.txt': 'deux\n', 'services/café au lait/日本 語.md': 'new\n' });
     const after = byName(await plan(repo.dir));
-    expect(after.cafe!.reasons).toEqual(['services/café au lait/données é.txt', 'services/café au lait/日本 語.md (untracked)']);
+    expect(after.cafe!.reasons).toEqual([
+      'services/café au lait/données é.txt (services/café au lait/Dockerfile:2 COPY . /)',
+      'services/café au lait/日本 語.md (untracked; services/café au lait/Dockerfile:2 COPY . /)',
+    ]);
     expect(after.cafe!.tag).not.toBe(before.cafe!.tag);
   });
 
@@ -166,7 +169,7 @@ describe('computePlan', () => {
 
     repo.write({ 'services/api/tmp/keep.txt': 'kept by the ! exception\n' });
     const kept = byName(await plan(repo.dir));
-    expect(kept.api!.reasons).toEqual(['services/api/tmp/keep.txt']);
+    expect(kept.api!.reasons).toEqual(['services/api/tmp/keep.txt (services/api/Dockerfile:2 COPY . /)']);
     expect(kept.api!.tag).not.toBe(before.api!.tag);
   });
 
@@ -177,7 +180,7 @@ describe('computePlan', () => {
     repo.git('checkout', '-q', '--detach');
     const p = await plan(repo.dir);
     expect(p.base).toBe(repo.git('rev-parse', 'main').trim());
-    expect(byName(p).web!.reasons).toEqual(['services/web/index.js']);
+    expect(byName(p).web!.reasons).toEqual(['services/web/index.js (services/web/Dockerfile:2 COPY . /)']);
   });
 
   it('uses the merge-base, not the tip of main', async () => {
@@ -195,13 +198,13 @@ describe('computePlan', () => {
 
   it('falls back to master, and prefers origin/HEAD over main', async () => {
     const old = track(TempRepo.create({ branch: 'master' }));
-    old.write({ 'devloop.yaml': 'version: 1\nservices:\n  - { name: a, path: a }\n', 'a/Dockerfile': 'FROM scratch\n' });
+    old.write({ 'devloop.yaml': 'version: 1\nservices:\n  - { name: a, path: a }\n', 'a/Dockerfile': 'FROM scratch\nCOPY . /\n' });
     const first = old.commit('one');
     old.git('checkout', '-q', '-b', 'topic');
     expect((await plan(old.dir)).base).toBe(first);
 
     const origin = track(TempRepo.create({ branch: 'trunk' }));
-    origin.write({ 'devloop.yaml': 'version: 1\nservices:\n  - { name: a, path: a }\n', 'a/Dockerfile': 'FROM scratch\n' });
+    origin.write({ 'devloop.yaml': 'version: 1\nservices:\n  - { name: a, path: a }\n', 'a/Dockerfile': 'FROM scratch\nCOPY . /\n' });
     origin.commit('one');
     origin.write({ 'a/file.txt': 'two\n' });
     const tip = origin.commit('two');
@@ -230,7 +233,7 @@ describe('computePlan', () => {
     expect(p.services.every((s) => !s.rebuild)).toBe(true);
     clone.write({ 'services/worker/new.go': 'package worker\n' });
     p = await plan(clone.dir);
-    expect(byName(p).worker!.reasons).toEqual(['services/worker/new.go (untracked)']);
+    expect(byName(p).worker!.reasons).toEqual(['services/worker/new.go (untracked; services/worker/Dockerfile:2 COPY . /)']);
 
     // A shallow single-branch clone of a feature branch has no default branch: everything counts, and it says so.
     const featureDir = `${cloneDir}-feature`;
@@ -244,7 +247,7 @@ describe('computePlan', () => {
 
   it('treats everything as changed in a repository without commits, and says so', async () => {
     const repo = track(TempRepo.create());
-    repo.write({ 'devloop.yaml': SHOP_YAML.replace('    dependsOn: [libs/common]\n', ''), 'services/api/Dockerfile': 'FROM scratch\n', 'services/web/Dockerfile': 'FROM scratch\n', 'services/worker/Dockerfile': 'FROM scratch\n' });
+    repo.write({ 'devloop.yaml': SHOP_YAML.replace('    dependsOn: [libs/common]\n', ''), 'services/api/Dockerfile': 'FROM scratch\nCOPY . /\n', 'services/web/Dockerfile': 'FROM scratch\nCOPY . /\n', 'services/worker/Dockerfile': 'FROM scratch\nCOPY . /\n' });
     const p = await plan(repo.dir);
     expect(p.base).toBeNull();
     expect(p.baseNote).toBe('the repository has no commits yet: every file counts as changed');
@@ -263,7 +266,7 @@ describe('computePlan', () => {
     const repo = track(TempRepo.create());
     repo.write({
       'devloop.yaml': 'version: 1\nservices:\n  - { name: orders, path: services/orders }\n  - { name: real, path: impl/orders }\n',
-      'impl/orders/Dockerfile': 'FROM scratch\n',
+      'impl/orders/Dockerfile': 'FROM scratch\nCOPY . /\n',
       'impl/orders/main.go': 'package main\n',
     });
     mkdirSync(repo.path('services'));
@@ -274,7 +277,7 @@ describe('computePlan', () => {
     expect(before.orders!.tag).toBe(before.real!.tag);
     repo.write({ 'impl/orders/main.go': 'package main // v2\n' });
     const after = byName(await plan(repo.dir));
-    expect(after.orders!.reasons).toEqual(['impl/orders/main.go']);
+    expect(after.orders!.reasons).toEqual(['impl/orders/main.go (impl/orders/Dockerfile:2 COPY . /)']);
     expect(after.orders!.tag).not.toBe(before.orders!.tag);
   });
 
@@ -295,7 +298,7 @@ describe('computePlan', () => {
     const repo = track(TempRepo.create());
     repo.write({
       'devloop.yaml': 'version: 1\nservices:\n  - { name: api, path: src/api, dockerfile: ../../docker/api.Dockerfile }\n',
-      'docker/api.Dockerfile': 'FROM scratch\n',
+      'docker/api.Dockerfile': 'FROM scratch\nCOPY . /\n',
       'docker/api.Dockerfile.dockerignore': 'secret.txt\n',
       'src/api/.dockerignore': '*.go\n',
       'src/api/main.go': 'package main\n',
@@ -303,9 +306,9 @@ describe('computePlan', () => {
     });
     repo.commit('init');
     repo.git('checkout', '-q', '-b', 'feature');
-    repo.write({ 'docker/api.Dockerfile': 'FROM scratch\nCOPY . /\n', 'src/api/main.go': 'package main // 2\n', 'src/api/secret.txt': 'y\n' });
+    repo.write({ 'docker/api.Dockerfile': 'FROM scratch\nCOPY . /app\n', 'src/api/main.go': 'package main // 2\n', 'src/api/secret.txt': 'y\n' });
     const s = byName(await plan(repo.dir));
-    expect(s.api!.reasons).toEqual(['docker/api.Dockerfile', 'src/api/main.go']);
+    expect(s.api!.reasons).toEqual(['docker/api.Dockerfile', 'src/api/main.go (docker/api.Dockerfile:2 COPY . /app)']);
   });
 
   it('rebuilds a service whose build settings changed in devloop.yaml', async () => {
@@ -329,14 +332,14 @@ describe('computePlan', () => {
     repo.write({
       'other/file.txt': 'x\n',
       'shop/devloop.yaml': 'version: 1\nservices:\n  - { name: api, path: api }\n',
-      'shop/api/Dockerfile': 'FROM scratch\n',
+      'shop/api/Dockerfile': 'FROM scratch\nCOPY . /\n',
       'shop/api/main.go': 'package main\n',
     });
     repo.commit('init');
     repo.git('checkout', '-q', '-b', 'feature');
     repo.write({ 'shop/api/main.go': 'package main // 2\n', 'other/file.txt': 'y\n', 'shop/api/new.go': 'package main\n' });
     const s = byName(await plan(repo.path('shop')));
-    expect(s.api!.reasons).toEqual(['api/main.go', 'api/new.go (untracked)']);
+    expect(s.api!.reasons).toEqual(['api/main.go (api/Dockerfile:2 COPY . /)', 'api/new.go (untracked; api/Dockerfile:2 COPY . /)']);
   });
 });
 

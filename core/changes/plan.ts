@@ -1,18 +1,21 @@
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { normaliseRelPath } from '../config/paths.js';
+import { joinRel, normaliseRelPath } from '../config/paths.js';
 import type { ProjectConfig, ServiceConfig } from '../config/types.js';
 import { GitRepo } from '../workspace/git.js';
 import { buildGraph } from '../workspace/graph.js';
 import { changedSince, DEFAULT_BRANCHES, resolveBase } from './base.js';
-import { BuildInputs, isPackageJson, readContextFilters } from './content.js';
+import { BuildInputs, isPackageJson, readContextFilters, type InputExplanation } from './content.js';
 import { rangeUnder, startRepoRead, type RepoRead, type WorkingChange } from './snapshot.js';
 
 export interface PlannedService {
   name: string;
   /** True when any build input changed since the base (or there is no base). */
   rebuild: boolean;
-  /** One line per changed input: "libs/common/x.go (via dependency libs/common)". */
+  /**
+   * One line per changed input, naming what made it one: "libs/greet/greet.go (services/api/Dockerfile:3 COPY
+   * libs/greet libs/greet)", "libs/common/x.go (via dependency libs/common)".
+   */
   reasons: string[];
   /** Content version: the image tag this service's current inputs produce. */
   tag: string;
@@ -25,6 +28,8 @@ export interface Plan {
   /** How the base was chosen, or why there is none. */
   baseNote?: string;
   services: PlannedService[];
+  /** Dockerfile sources devloop could not resolve (each reads the whole context), one line each: "api: <file>:<line>: …". */
+  warnings: string[];
 }
 
 /**
@@ -73,7 +78,8 @@ export async function computePlan(project: ProjectConfig, opts: { base?: string;
     };
   });
 
-  const plan: Plan = { base: resolution.base, services };
+  const warnings = project.services.flatMap((s) => (filters.get(s.name)?.reads?.warnings ?? []).map((w) => `${s.name}: ${w}`));
+  const plan: Plan = { base: resolution.base, services, warnings };
   const note = resolution.base === null ? resolution.note : `${resolution.describe} (${resolution.base.slice(0, 12)})`;
   if (note !== undefined) plan.baseNote = note;
   return plan;
@@ -103,27 +109,32 @@ function reasonIndex(inputs: BuildInputs, changes: WorkingChange[]): (name: stri
       .sort((a, b) => a - b)
       .flatMap((i) => {
         const change = changes[i]!;
-        const chain = inputs.inputChain(name, change.path);
-        return chain === null ? [] : [describeChange(change, chain)];
+        const why = inputs.explainInput(name, change.path);
+        return why === null ? [] : [describeChange(change, why)];
       });
     memo.set(name, out);
     return out;
   };
 }
 
-/** Every place an input of `name` can live: contexts, Dockerfiles, ignore files and dependency dirs, transitively. */
+/**
+ * Every place an input of `name` can live: what its Dockerfile reads from the context (the whole context without
+ * one), Dockerfiles, ignore files and dependency dirs, transitively.
+ */
 function inputLocations(inputs: BuildInputs, name: string, seen = new Set<string>()): string[] {
   if (seen.has(name)) return [];
   seen.add(name);
   const node = inputs.graph.nodes.get(name)!;
   const filter = inputs.filters.get(name);
-  const out = [node.context, node.dockerfile, ...node.dirs.map((d) => d.dir)];
+  const reads = filter?.reads?.reads;
+  const context = reads ? reads.map((r) => joinRel(node.context, r.prefix)) : [node.context];
+  const out = [...context, node.dockerfile, ...node.dirs.map((d) => d.dir)];
   if (filter?.file) out.push(filter.file);
   for (const s of node.services) out.push(...inputLocations(inputs, s, seen));
   return out;
 }
 
-function describeChange(change: WorkingChange, chain: string[]): string {
+function describeChange(change: WorkingChange, { chain, instruction }: InputExplanation): string {
   const notes: string[] = [];
   if (change.kind === 'deleted') notes.push('deleted');
   else if (change.renamedTo !== undefined) notes.push(`renamed to ${change.renamedTo}`);
@@ -132,6 +143,7 @@ function describeChange(change: WorkingChange, chain: string[]): string {
   else if (change.kind === 'added') notes.push('added');
   else if (change.kind === 'conflicted') notes.push('merge conflict');
   if (chain.length > 0) notes.push(`via dependency ${chain.join(' → ')}`);
+  else if (instruction) notes.push(`${instruction.dockerfile}:${instruction.line} ${instruction.text}`);
   return notes.length > 0 ? `${change.path} (${notes.join('; ')})` : change.path;
 }
 

@@ -8,6 +8,16 @@ import type { ProjectConfig, ServiceConfig } from './types.js';
 /** Directories whose Dockerfiles are not services: dependencies, vendored code, test fixtures. */
 const SKIPPED_DIRS = new Set(['node_modules', 'vendor', 'testdata', 'fixtures', '.git', '.devloop']);
 
+/**
+ * Directory names that say how a repository is laid out, not what a service is called: a service is named after the
+ * nearest directory above its Dockerfile that is not one of these (`src/cartservice/src/Dockerfile` → cartservice).
+ */
+export const GENERIC_DIRS = new Set([
+  'src', 'source', 'sources', 'app', 'apps', 'build', 'docker', 'dockerfiles', 'deploy', 'deployment', 'deployments',
+  'cmd', 'main', 'code', 'server', 'service', 'services', 'svc', 'packages', 'pkg', 'image', 'images', 'container',
+  'containers', 'dist', 'bin', '.docker', 'ci', 'dev', 'prod', 'release',
+]);
+
 /** Subdirectories that conventionally hold a service's Kubernetes manifests, in order of preference. */
 const MANIFEST_DIRS = ['k8s', 'kubernetes', 'manifests', 'deploy', 'chart'];
 
@@ -84,39 +94,45 @@ export async function discoverServices(root: string, projectName = projectNameFo
 }
 
 /**
- * Names from directory names; where two collide ("services/api", "tools/api") the parent directories are
- * prefixed until they differ ("services-api", "tools-api").
+ * Names from directory names: the nearest directory that is not a generic name (GENERIC_DIRS). Where two collide
+ * ("services/api", "tools/api") the meaningful parent directories are prefixed until they differ
+ * ("services-api", "tools-api"); what still collides gets a numeric suffix.
  */
-function uniqueNames(dirs: string[], projectName: string): string[] {
-  const labelFor = (dir: string, depth: number): string => {
-    if (dir === '') return projectName;
+export function uniqueNames(dirs: string[], projectName: string): string[] {
+  // Per directory, the names it may take, shortest first: its meaningful directories from the nearest one up, then
+  // its whole path (generic parts included) for what still collides.
+  const candidates = dirs.map((dir) => {
+    if (dir === '') return [projectName];
     const parts = dir.split('/');
-    return toDnsLabel(parts.slice(Math.max(0, parts.length - depth)).join('-')) || 'service';
-  };
-  const depth = dirs.map(() => 1);
+    const named = parts.filter((p) => !GENERIC_DIRS.has(p.toLowerCase()));
+    const base = named.length > 0 ? named : parts;
+    const out = base.map((_p, i) => toDnsLabel(base.slice(base.length - 1 - i).join('-')) || 'service');
+    const whole = toDnsLabel(parts.join('-')) || 'service';
+    return out.includes(whole) ? out : [...out, whole];
+  });
+  const depth = dirs.map(() => 0);
   for (let round = 0; round < 64; round++) {
-    const labels = dirs.map((d, i) => labelFor(d, depth[i]!));
+    const labels = dirs.map((_d, i) => candidates[i]![depth[i]!]!);
     const counts = new Map<string, number>();
     for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
     let changed = false;
-    dirs.forEach((d, i) => {
-      if (counts.get(labels[i]!)! > 1 && depth[i]! < d.split('/').length) {
+    dirs.forEach((_d, i) => {
+      if (counts.get(labels[i]!)! > 1 && depth[i]! < candidates[i]!.length - 1) {
         depth[i]!++;
         changed = true;
       }
     });
-    if (!changed) {
-      // Whatever still collides (identical labels from different spellings) gets a numeric suffix.
-      const used = new Set<string>();
-      return labels.map((l) => {
-        let name = l;
-        for (let n = 2; used.has(name); n++) name = `${l.slice(0, 60)}-${n}`;
-        used.add(name);
-        return name;
-      });
-    }
+    if (!changed) break;
   }
-  return dirs.map((d, i) => labelFor(d, depth[i]!));
+  // Whatever still collides (identical labels from different spellings) gets a numeric suffix.
+  const used = new Set<string>();
+  return dirs.map((_d, i) => {
+    const l = candidates[i]![depth[i]!]!;
+    let name = l;
+    for (let n = 2; used.has(name); n++) name = `${l.slice(0, 60)}-${n}`;
+    used.add(name);
+    return name;
+  });
 }
 
 async function isFile(p: string): Promise<boolean> {

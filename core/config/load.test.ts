@@ -36,6 +36,18 @@ async function problemsOf(repo: TempRepo, text: string): Promise<string[]> {
 }
 
 describe('devloop.yaml validation', () => {
+  it('reads shared: with its lease, and refuses a lease that is not a duration at its line', async () => {
+    const repo = shop();
+    const base = ['version: 1', 'name: shop', 'services:', '  - name: orders', '    path: services/orders'];
+    const shared = await parseProjectConfig([...base, 'shared:', '  baseline: shop', '  lease: 30m'].join('\n'), repo.path('devloop.yaml'));
+    expect(shared.shared).toEqual({ baseline: 'shop', leaseSeconds: 1800 });
+    const defaults = await parseProjectConfig([...base, 'shared: { baseline: shop }'].join('\n'), repo.path('devloop.yaml'));
+    expect(defaults.shared).toEqual({ baseline: 'shop', leaseSeconds: 12 * 3600 });
+    const problems = await problemsOf(repo, [...base, 'shared:', '  baseline: shop', '  lease: 12 hours'].join('\n'));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^devloop\.yaml:8:\d+ shared\.lease: .*"12h"/);
+  });
+
   it('accepts the minimal contract and resolves defaults', async () => {
     const repo = shop();
     const project = await parseProjectConfig(
@@ -86,6 +98,20 @@ describe('devloop.yaml validation', () => {
     );
     expect(project.services[0]).toMatchObject({ name: 'orders', buildArgs: { GO: '1.22' }, ports: ['8080:80'] });
     expect(await problemsOf(repo, 'version: 1\ncommon: 1\nservices: []\n')).toEqual(['devloop.yaml:2:1 unknown key "common" (extension keys start with "x-")']);
+  });
+
+  it('gives a top-level manifests tree to every service without manifests of its own', async () => {
+    const repo = shop();
+    repo.write({ 'deploy/all.yaml': 'kind: List\n' });
+    const project = await parseProjectConfig(
+      'version: 1\nmanifests: ./deploy/\nservices:\n  - { name: orders, path: services/orders, manifests: services/orders/k8s }\n  - { name: payments, path: services/payments }\n',
+      repo.path('devloop.yaml'),
+    );
+    expect(project.manifests).toBe('deploy');
+    expect(project.services[0]).toMatchObject({ manifests: 'services/orders/k8s' });
+    expect(project.services[0]!.fromProjectManifests).toBeUndefined();
+    expect(project.services[1]).toMatchObject({ manifests: 'deploy', fromProjectManifests: true });
+    expect(await problemsOf(repo, 'version: 1\nmanifests: deplyo\nservices: []\n')).toEqual(['devloop.yaml:2:12 manifests: path "deplyo" does not exist (did you mean "deploy"?)']);
   });
 
   it('names file, line, column and key of a missing directory', async () => {

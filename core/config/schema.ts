@@ -142,6 +142,30 @@ export const devloopSchema = {
       description: 'Images devloop built to keep per service (the newest), locally and on kind nodes; older ones are removed after a deploy. Default: 3.',
       'x-expected': 'a whole number from 1 to 1000',
     },
+    shared: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['baseline'],
+      description:
+        'A shared cluster: a baseline namespace runs every service at main; `up` deploys only the services whose version differs from the baseline, next to it, and Istio routes requests carrying the developer\'s key (baggage devloop-route=<developer>) to them.',
+      properties: {
+        baseline: { ...dnsLabel, description: 'The namespace that runs every service at main (deployed by `devloop up --baseline`).' },
+        lease: {
+          type: 'string',
+          pattern: '^[1-9][0-9]*(s|m|h)$',
+          description: 'How long a developer\'s forks and routes outlive the last `up` that renewed them. Default: 12h.',
+          'x-expected': 'a duration such as "12h", "30m" or "90s"',
+        },
+      },
+    },
+    manifests: {
+      ...relativePath,
+      description:
+        'One Kubernetes manifests tree for many services (a kustomization, a Helm chart, a directory of YAML files, or one file). ' +
+        'devloop renders it once and gives each service without manifests of its own the objects that are its: workloads by the ' +
+        'image their pods run, Services by the pods they select, ConfigMaps, Secrets and ServiceAccounts by the workloads that ' +
+        'use them; everything else is deployed with the first such service.',
+    },
     services: { type: 'array', description: 'The services of this project.', items: service },
   },
 } as const;

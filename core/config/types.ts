@@ -22,8 +22,14 @@ export interface ServiceConfig {
   dependsOn: string[];
   /** Image repository name without registry, e.g. "shop/orders". Default "<project>/<service>". */
   image: string;
-  /** Repo-relative directory (kustomization.yaml, Chart.yaml, or plain YAML files) or file; absent = not deployed to Kubernetes. */
+  /**
+   * Repo-relative directory (kustomization.yaml, Chart.yaml, or plain YAML files) or file; absent = not deployed to
+   * Kubernetes. For a service without manifests of its own in a project with a top-level `manifests:` tree, the tree
+   * (and `fromProjectManifests` is true): its objects are those of the tree attributed to it.
+   */
   manifests?: string;
+  /** `manifests` is the project's tree, shared with other services (see core/deploy/attribute.ts). */
+  fromProjectManifests?: boolean;
   /** Declared build args; part of the content version. */
   buildArgs: Record<string, string>;
   /** Build target stage, if any; part of the content version. */
@@ -48,5 +54,16 @@ export interface ProjectConfig {
   namespace?: string;
   /** Images devloop built to keep per service; older ones are pruned after a deploy. Default 3. */
   keepImages?: number;
+  /** A shared cluster with a baseline namespace (see `shared:` in devloop.yaml). */
+  shared?: SharedConfig;
+  /** Repo-relative manifests tree that renders many services (top-level `manifests:`). */
+  manifests?: string;
   services: ServiceConfig[];
+}
+
+export interface SharedConfig {
+  /** The namespace that runs every service at main. */
+  baseline: string;
+  /** How long a developer's forks and routes outlive their last renewal, in seconds. */
+  leaseSeconds: number;
 }

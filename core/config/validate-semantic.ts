@@ -33,6 +33,17 @@ export async function semanticProblems(data: unknown, root: string): Promise<{ p
     }
   });
 
+  let projectManifests: string | undefined;
+  if (typeof data.manifests === 'string' && data.manifests !== '') {
+    const n = normaliseRelPath(data.manifests);
+    if ('error' in n) problems.push({ keyPath: ['manifests'], at: 'value', message: n.error });
+    else {
+      projectManifests = n.path;
+      const problem = await checkPath(root, realRoot, n.path, 'any');
+      if (problem) problems.push({ keyPath: ['manifests'], at: 'value', message: problem });
+    }
+  }
+
   const services: ServiceConfig[] = [];
   const images = new Map<string, number>();
   const serviceEdges = new Map<string, string[]>();
@@ -163,6 +174,10 @@ export async function semanticProblems(data: unknown, root: string): Promise<{ p
         sync,
       };
       if (manifests !== undefined) service.manifests = manifests;
+      else if (projectManifests !== undefined) {
+        service.manifests = projectManifests;
+        service.fromProjectManifests = true;
+      }
       if (typeof raw.target === 'string') service.target = raw.target;
       services[i] = service;
     }),
@@ -215,6 +230,11 @@ export async function semanticProblems(data: unknown, root: string): Promise<{ p
   if (developer) project.developer = developer;
   if (typeof data.namespace === 'string') project.namespace = data.namespace;
   if (typeof data.keepImages === 'number') project.keepImages = data.keepImages;
+  const shared = data.shared as { baseline?: unknown; lease?: unknown } | undefined;
+  if (shared && typeof shared.baseline === 'string') {
+    project.shared = { baseline: shared.baseline, leaseSeconds: typeof shared.lease === 'string' ? durationSeconds(shared.lease) : DEFAULT_LEASE_SECONDS };
+  }
+  if (projectManifests !== undefined) project.manifests = projectManifests;
   return { problems, project };
 }
 
@@ -266,3 +286,12 @@ function rawHas(v: unknown, key: string): boolean {
   return isObject(v) && v[key] !== undefined;
 }
 
+
+/** A developer's forks and routes outlive the last renewal by this much unless devloop.yaml says otherwise. */
+export const DEFAULT_LEASE_SECONDS = 12 * 3600;
+
+/** "90s", "30m", "12h" (the schema checked the form) in seconds. */
+function durationSeconds(text: string): number {
+  const n = Number(text.slice(0, -1));
+  return n * ({ s: 1, m: 60, h: 3600 } as Record<string, number>)[text.slice(-1)]!;
+}

@@ -4,18 +4,19 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 export const validate = validate10;
 export default validate10;
-const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"devloop.schema.json","title":"devloop.yaml","description":"devloop project configuration.","type":"object","additionalProperties":false,"required":["version","services"],"patternProperties":{"^x-":{"description":"Ignored by devloop; useful for YAML anchors."}},"properties":{"version":{"const":1,"description":"Configuration format version. Always 1.","x-expected":"1"},"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Project name (DNS-1123 label). Default: the directory name of devloop.yaml."},"registry":{"type":"string","description":"Registry prefix for pushed images, e.g. 127.0.0.1:5000. DEVLOOP_REGISTRY overrides it.","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$","x-expected":"a registry host with optional port and path, e.g. \"127.0.0.1:5000\" (no scheme)"},"developer":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Developer name for per-developer namespaces. DEVLOOP_DEVELOPER overrides it."},"namespace":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Kubernetes namespace. Default: <name>-<developer>."},"keepImages":{"type":"integer","minimum":1,"maximum":1000,"description":"Images devloop built to keep per service (the newest), locally and on kind nodes; older ones are removed after a deploy. Default: 3.","x-expected":"a whole number from 1 to 1000"},"services":{"type":"array","description":"The services of this project.","items":{"type":"object","description":"One buildable service: a Docker build context plus how to deploy and develop it.","additionalProperties":false,"required":["name","path"],"properties":{"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Unique service name (DNS-1123 label)."},"path":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Build context, relative to the repository root."},"dockerfile":{"type":"string","minLength":1,"description":"Dockerfile, relative to `path`. Default: Dockerfile."},"dependsOn":{"type":"array","description":"Repository paths, or names of other services, whose changes also rebuild this service. A service named here is built first. Dependencies found in go.mod and package.json are added automatically.","items":{"type":"string","minLength":1},"uniqueItems":true},"image":{"type":"string","description":"Image repository name without registry, e.g. shop/orders. Default: <project name>/<service name>.","pattern":"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$","x-expected":"a Docker repository name such as \"shop/orders\" (lowercase, no registry and no tag)"},"manifests":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Kubernetes manifests: a directory with kustomization.yaml (or Chart.yaml), a directory of YAML files, or one file."},"buildArgs":{"type":"object","description":"Docker build args. They are part of the content version (tag).","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]*$","x-expected":"a build arg name (letters, digits and \"_\", not starting with a digit)"},"additionalProperties":{"type":["string","number","boolean"]}},"target":{"type":"string","description":"Build target stage of a multi-stage Dockerfile.","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","x-expected":"a build stage name"},"ports":{"type":"array","description":"Port-forwards as \"local:remote\" (or a single number for the same port on both sides).","items":{"type":["string","integer"],"pattern":"^[0-9]{1,5}:[0-9]{1,5}$","minimum":1,"maximum":65535,"x-expected":"\"local:remote\" with ports between 1 and 65535, e.g. \"8080:80\""}},"sync":{"type":"array","description":"Files copied into the running container instead of rebuilding. A change rebuilds unless every changed file matches a rule.","items":{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"string","minLength":1,"pattern":"^(?!/)(?!\\.\\./)(?!\\.\\.$)","description":"Glob relative to the service path, e.g. \"src/**/*.js\".","x-expected":"a glob relative to the service path (not absolute, not starting with \"..\")"},"to":{"type":"string","pattern":"^/","description":"Absolute directory in the container.","x-expected":"an absolute directory in the container, e.g. /app"},"then":{"type":["array","string"],"description":"Command run in the container after each synced batch: an argv array, or a string run by sh -c.","items":{"type":"string"},"minItems":1,"minLength":1}}}}}}}}};
+const schema11 = {"$schema":"http://json-schema.org/draft-07/schema#","$id":"devloop.schema.json","title":"devloop.yaml","description":"devloop project configuration.","type":"object","additionalProperties":false,"required":["version","services"],"patternProperties":{"^x-":{"description":"Ignored by devloop; useful for YAML anchors."}},"properties":{"version":{"const":1,"description":"Configuration format version. Always 1.","x-expected":"1"},"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Project name (DNS-1123 label). Default: the directory name of devloop.yaml."},"registry":{"type":"string","description":"Registry prefix for pushed images, e.g. 127.0.0.1:5000. DEVLOOP_REGISTRY overrides it.","pattern":"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$","x-expected":"a registry host with optional port and path, e.g. \"127.0.0.1:5000\" (no scheme)"},"developer":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Developer name for per-developer namespaces. DEVLOOP_DEVELOPER overrides it."},"namespace":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Kubernetes namespace. Default: <name>-<developer>."},"keepImages":{"type":"integer","minimum":1,"maximum":1000,"description":"Images devloop built to keep per service (the newest), locally and on kind nodes; older ones are removed after a deploy. Default: 3.","x-expected":"a whole number from 1 to 1000"},"shared":{"type":"object","additionalProperties":false,"required":["baseline"],"description":"A shared cluster: a baseline namespace runs every service at main; `up` deploys only the services whose version differs from the baseline, next to it, and Istio routes requests carrying the developer's key (baggage devloop-route=<developer>) to them.","properties":{"baseline":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"The namespace that runs every service at main (deployed by `devloop up --baseline`)."},"lease":{"type":"string","pattern":"^[1-9][0-9]*(s|m|h)$","description":"How long a developer's forks and routes outlive the last `up` that renewed them. Default: 12h.","x-expected":"a duration such as \"12h\", \"30m\" or \"90s\""}}},"manifests":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"One Kubernetes manifests tree for many services (a kustomization, a Helm chart, a directory of YAML files, or one file). devloop renders it once and gives each service without manifests of its own the objects that are its: workloads by the image their pods run, Services by the pods they select, ConfigMaps, Secrets and ServiceAccounts by the workloads that use them; everything else is deployed with the first such service."},"services":{"type":"array","description":"The services of this project.","items":{"type":"object","description":"One buildable service: a Docker build context plus how to deploy and develop it.","additionalProperties":false,"required":["name","path"],"properties":{"name":{"type":"string","pattern":"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$","maxLength":63,"x-expected":"a DNS-1123 label: lowercase letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters","description":"Unique service name (DNS-1123 label)."},"path":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Build context, relative to the repository root."},"dockerfile":{"type":"string","minLength":1,"description":"Dockerfile, relative to `path`. Default: Dockerfile."},"dependsOn":{"type":"array","description":"Repository paths, or names of other services, whose changes also rebuild this service. A service named here is built first. Dependencies found in go.mod and package.json are added automatically.","items":{"type":"string","minLength":1},"uniqueItems":true},"image":{"type":"string","description":"Image repository name without registry, e.g. shop/orders. Default: <project name>/<service name>.","pattern":"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$","x-expected":"a Docker repository name such as \"shop/orders\" (lowercase, no registry and no tag)"},"manifests":{"type":"string","minLength":1,"x-expected":"a path relative to the directory of devloop.yaml","description":"Kubernetes manifests: a directory with kustomization.yaml (or Chart.yaml), a directory of YAML files, or one file."},"buildArgs":{"type":"object","description":"Docker build args. They are part of the content version (tag).","propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]*$","x-expected":"a build arg name (letters, digits and \"_\", not starting with a digit)"},"additionalProperties":{"type":["string","number","boolean"]}},"target":{"type":"string","description":"Build target stage of a multi-stage Dockerfile.","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*$","x-expected":"a build stage name"},"ports":{"type":"array","description":"Port-forwards as \"local:remote\" (or a single number for the same port on both sides).","items":{"type":["string","integer"],"pattern":"^[0-9]{1,5}:[0-9]{1,5}$","minimum":1,"maximum":65535,"x-expected":"\"local:remote\" with ports between 1 and 65535, e.g. \"8080:80\""}},"sync":{"type":"array","description":"Files copied into the running container instead of rebuilding. A change rebuilds unless every changed file matches a rule.","items":{"type":"object","additionalProperties":false,"required":["from","to"],"properties":{"from":{"type":"string","minLength":1,"pattern":"^(?!/)(?!\\.\\./)(?!\\.\\.$)","description":"Glob relative to the service path, e.g. \"src/**/*.js\".","x-expected":"a glob relative to the service path (not absolute, not starting with \"..\")"},"to":{"type":"string","pattern":"^/","description":"Absolute directory in the container.","x-expected":"an absolute directory in the container, e.g. /app"},"then":{"type":["array","string"],"description":"Command run in the container after each synced batch: an argv array, or a string run by sh -c.","items":{"type":"string"},"minItems":1,"minLength":1}}}}}}}}};
+const func2 = Object.prototype.hasOwnProperty;
+const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern0 = new RegExp("^x-", "u");
 const pattern1 = new RegExp("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "u");
 const pattern2 = new RegExp("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$", "u");
-const pattern6 = new RegExp("^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$", "u");
-const pattern7 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*$", "u");
-const pattern8 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
-const pattern9 = new RegExp("^[0-9]{1,5}:[0-9]{1,5}$", "u");
-const pattern10 = new RegExp("^(?!/)(?!\\.\\./)(?!\\.\\.$)", "u");
-const pattern11 = new RegExp("^/", "u");
-const func2 = require("ajv/dist/runtime/ucs2length").default;
-const func5 = Object.prototype.hasOwnProperty;
+const pattern6 = new RegExp("^[1-9][0-9]*(s|m|h)$", "u");
+const pattern8 = new RegExp("^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$", "u");
+const pattern9 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*$", "u");
+const pattern10 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
+const pattern11 = new RegExp("^[0-9]{1,5}:[0-9]{1,5}$", "u");
+const pattern12 = new RegExp("^(?!/)(?!\\.\\./)(?!\\.\\.$)", "u");
+const pattern13 = new RegExp("^/", "u");
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 /*# sourceURL="devloop.schema.json" */;
@@ -43,7 +44,7 @@ vErrors.push(err1);
 errors++;
 }
 for(const key0 in data){
-if(!((((((((key0 === "version") || (key0 === "name")) || (key0 === "registry")) || (key0 === "developer")) || (key0 === "namespace")) || (key0 === "keepImages")) || (key0 === "services")) || (pattern0.test(key0)))){
+if(!((func2.call(schema11.properties, key0)) || (pattern0.test(key0)))){
 const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema11,data};
 if(vErrors === null){
 vErrors = [err2];
@@ -70,7 +71,7 @@ errors++;
 if(data.name !== undefined){
 let data1 = data.name;
 if(typeof data1 === "string"){
-if(func2(data1) > 63){
+if(func3(data1) > 63){
 const err4 = {instancePath:instancePath+"/name",schemaPath:"#/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.name,data:data1};
 if(vErrors === null){
 vErrors = [err4];
@@ -130,7 +131,7 @@ errors++;
 if(data.developer !== undefined){
 let data3 = data.developer;
 if(typeof data3 === "string"){
-if(func2(data3) > 63){
+if(func3(data3) > 63){
 const err9 = {instancePath:instancePath+"/developer",schemaPath:"#/properties/developer/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.developer,data:data3};
 if(vErrors === null){
 vErrors = [err9];
@@ -165,7 +166,7 @@ errors++;
 if(data.namespace !== undefined){
 let data4 = data.namespace;
 if(typeof data4 === "string"){
-if(func2(data4) > 63){
+if(func3(data4) > 63){
 const err12 = {instancePath:instancePath+"/namespace",schemaPath:"#/properties/namespace/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.namespace,data:data4};
 if(vErrors === null){
 vErrors = [err12];
@@ -232,15 +233,11 @@ errors++;
 }
 }
 }
-if(data.services !== undefined){
-let data6 = data.services;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.name === undefined){
-const err18 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema11.properties.services.items.required,parentSchema:schema11.properties.services.items,data:data7};
+if(data.shared !== undefined){
+let data6 = data.shared;
+if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
+if(data6.baseline === undefined){
+const err18 = {instancePath:instancePath+"/shared",schemaPath:"#/properties/shared/required",keyword:"required",params:{missingProperty: "baseline"},message:"must have required property '"+"baseline"+"'",schema:schema11.properties.shared.required,parentSchema:schema11.properties.shared,data:data6};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -249,8 +246,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-if(data7.path === undefined){
-const err19 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema11.properties.services.items.required,parentSchema:schema11.properties.services.items,data:data7};
+for(const key1 in data6){
+if(!((key1 === "baseline") || (key1 === "lease"))){
+const err19 = {instancePath:instancePath+"/shared",schemaPath:"#/properties/shared/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.shared,data:data6};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -259,9 +257,12 @@ vErrors.push(err19);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!(func5.call(schema11.properties.services.items.properties, key1))){
-const err20 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.services.items,data:data7};
+}
+if(data6.baseline !== undefined){
+let data7 = data6.baseline;
+if(typeof data7 === "string"){
+if(func3(data7) > 63){
+const err20 = {instancePath:instancePath+"/shared/baseline",schemaPath:"#/properties/shared/properties/baseline/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.shared.properties.baseline,data:data7};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -270,12 +271,8 @@ vErrors.push(err20);
 }
 errors++;
 }
-}
-if(data7.name !== undefined){
-let data8 = data7.name;
-if(typeof data8 === "string"){
-if(func2(data8) > 63){
-const err21 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.services.items.properties.name,data:data8};
+if(!pattern1.test(data7)){
+const err21 = {instancePath:instancePath+"/shared/baseline",schemaPath:"#/properties/shared/properties/baseline/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.shared.properties.baseline,data:data7};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -284,8 +281,9 @@ vErrors.push(err21);
 }
 errors++;
 }
-if(!pattern1.test(data8)){
-const err22 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.services.items.properties.name,data:data8};
+}
+else {
+const err22 = {instancePath:instancePath+"/shared/baseline",schemaPath:"#/properties/shared/properties/baseline/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.shared.properties.baseline.type,parentSchema:schema11.properties.shared.properties.baseline,data:data7};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -295,8 +293,11 @@ vErrors.push(err22);
 errors++;
 }
 }
-else {
-const err23 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.name.type,parentSchema:schema11.properties.services.items.properties.name,data:data8};
+if(data6.lease !== undefined){
+let data8 = data6.lease;
+if(typeof data8 === "string"){
+if(!pattern6.test(data8)){
+const err23 = {instancePath:instancePath+"/shared/lease",schemaPath:"#/properties/shared/properties/lease/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]*(s|m|h)$"},message:"must match pattern \""+"^[1-9][0-9]*(s|m|h)$"+"\"",schema:"^[1-9][0-9]*(s|m|h)$",parentSchema:schema11.properties.shared.properties.lease,data:data8};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -306,11 +307,8 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data7.path !== undefined){
-let data9 = data7.path;
-if(typeof data9 === "string"){
-if(func2(data9) < 1){
-const err24 = {instancePath:instancePath+"/services/" + i0+"/path",schemaPath:"#/properties/services/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.path,data:data9};
+else {
+const err24 = {instancePath:instancePath+"/shared/lease",schemaPath:"#/properties/shared/properties/lease/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.shared.properties.lease.type,parentSchema:schema11.properties.shared.properties.lease,data:data8};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -320,8 +318,9 @@ vErrors.push(err24);
 errors++;
 }
 }
+}
 else {
-const err25 = {instancePath:instancePath+"/services/" + i0+"/path",schemaPath:"#/properties/services/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.path.type,parentSchema:schema11.properties.services.items.properties.path,data:data9};
+const err25 = {instancePath:instancePath+"/shared",schemaPath:"#/properties/shared/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.shared.type,parentSchema:schema11.properties.shared,data:data6};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -331,11 +330,11 @@ vErrors.push(err25);
 errors++;
 }
 }
-if(data7.dockerfile !== undefined){
-let data10 = data7.dockerfile;
-if(typeof data10 === "string"){
-if(func2(data10) < 1){
-const err26 = {instancePath:instancePath+"/services/" + i0+"/dockerfile",schemaPath:"#/properties/services/items/properties/dockerfile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.dockerfile,data:data10};
+if(data.manifests !== undefined){
+let data9 = data.manifests;
+if(typeof data9 === "string"){
+if(func3(data9) < 1){
+const err26 = {instancePath:instancePath+"/manifests",schemaPath:"#/properties/manifests/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.manifests,data:data9};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -346,7 +345,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/services/" + i0+"/dockerfile",schemaPath:"#/properties/services/items/properties/dockerfile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.dockerfile.type,parentSchema:schema11.properties.services.items.properties.dockerfile,data:data10};
+const err27 = {instancePath:instancePath+"/manifests",schemaPath:"#/properties/manifests/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.manifests.type,parentSchema:schema11.properties.manifests,data:data9};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -356,15 +355,15 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data7.dependsOn !== undefined){
-let data11 = data7.dependsOn;
-if(Array.isArray(data11)){
-const len1 = data11.length;
-for(let i1=0; i1<len1; i1++){
-let data12 = data11[i1];
-if(typeof data12 === "string"){
-if(func2(data12) < 1){
-const err28 = {instancePath:instancePath+"/services/" + i0+"/dependsOn/" + i1,schemaPath:"#/properties/services/items/properties/dependsOn/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.dependsOn.items,data:data12};
+if(data.services !== undefined){
+let data10 = data.services;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.name === undefined){
+const err28 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema11.properties.services.items.required,parentSchema:schema11.properties.services.items,data:data11};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -373,9 +372,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/services/" + i0+"/dependsOn/" + i1,schemaPath:"#/properties/services/items/properties/dependsOn/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.dependsOn.items.type,parentSchema:schema11.properties.services.items.properties.dependsOn.items,data:data12};
+if(data11.path === undefined){
+const err29 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema11.properties.services.items.required,parentSchema:schema11.properties.services.items,data:data11};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -384,19 +382,9 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-let i2 = data11.length;
-let j0;
-if(i2 > 1){
-const indices0 = {};
-for(;i2--;){
-let item0 = data11[i2];
-if(typeof item0 !== "string"){
-continue;
-}
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err30 = {instancePath:instancePath+"/services/" + i0+"/dependsOn",schemaPath:"#/properties/services/items/properties/dependsOn/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)",schema:true,parentSchema:schema11.properties.services.items.properties.dependsOn,data:data11};
+for(const key2 in data11){
+if(!(func2.call(schema11.properties.services.items.properties, key2))){
+const err30 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.services.items,data:data11};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -404,14 +392,13 @@ else {
 vErrors.push(err30);
 }
 errors++;
-break;
-}
-indices0[item0] = i2;
 }
 }
-}
-else {
-const err31 = {instancePath:instancePath+"/services/" + i0+"/dependsOn",schemaPath:"#/properties/services/items/properties/dependsOn/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.dependsOn.type,parentSchema:schema11.properties.services.items.properties.dependsOn,data:data11};
+if(data11.name !== undefined){
+let data12 = data11.name;
+if(typeof data12 === "string"){
+if(func3(data12) > 63){
+const err31 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters",schema:63,parentSchema:schema11.properties.services.items.properties.name,data:data12};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -420,12 +407,8 @@ vErrors.push(err31);
 }
 errors++;
 }
-}
-if(data7.image !== undefined){
-let data13 = data7.image;
-if(typeof data13 === "string"){
-if(!pattern6.test(data13)){
-const err32 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},message:"must match pattern \""+"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"+"\"",schema:"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$",parentSchema:schema11.properties.services.items.properties.image,data:data13};
+if(!pattern1.test(data12)){
+const err32 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},message:"must match pattern \""+"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"+"\"",schema:"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",parentSchema:schema11.properties.services.items.properties.name,data:data12};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -436,7 +419,7 @@ errors++;
 }
 }
 else {
-const err33 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.image.type,parentSchema:schema11.properties.services.items.properties.image,data:data13};
+const err33 = {instancePath:instancePath+"/services/" + i0+"/name",schemaPath:"#/properties/services/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.name.type,parentSchema:schema11.properties.services.items.properties.name,data:data12};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -446,11 +429,11 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data7.manifests !== undefined){
-let data14 = data7.manifests;
-if(typeof data14 === "string"){
-if(func2(data14) < 1){
-const err34 = {instancePath:instancePath+"/services/" + i0+"/manifests",schemaPath:"#/properties/services/items/properties/manifests/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.manifests,data:data14};
+if(data11.path !== undefined){
+let data13 = data11.path;
+if(typeof data13 === "string"){
+if(func3(data13) < 1){
+const err34 = {instancePath:instancePath+"/services/" + i0+"/path",schemaPath:"#/properties/services/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.path,data:data13};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -461,7 +444,7 @@ errors++;
 }
 }
 else {
-const err35 = {instancePath:instancePath+"/services/" + i0+"/manifests",schemaPath:"#/properties/services/items/properties/manifests/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.manifests.type,parentSchema:schema11.properties.services.items.properties.manifests,data:data14};
+const err35 = {instancePath:instancePath+"/services/" + i0+"/path",schemaPath:"#/properties/services/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.path.type,parentSchema:schema11.properties.services.items.properties.path,data:data13};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -471,14 +454,11 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data7.buildArgs !== undefined){
-let data15 = data7.buildArgs;
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-for(const key2 in data15){
-const _errs44 = errors;
-if(typeof key2 === "string"){
-if(!pattern7.test(key2)){
-const err36 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema11.properties.services.items.properties.buildArgs.propertyNames,data:key2,propertyName:key2};
+if(data11.dockerfile !== undefined){
+let data14 = data11.dockerfile;
+if(typeof data14 === "string"){
+if(func3(data14) < 1){
+const err36 = {instancePath:instancePath+"/services/" + i0+"/dockerfile",schemaPath:"#/properties/services/items/properties/dockerfile/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.dockerfile,data:data14};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -488,9 +468,8 @@ vErrors.push(err36);
 errors++;
 }
 }
-var valid7 = _errs44 === errors;
-if(!valid7){
-const err37 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid",schema:schema11.properties.services.items.properties.buildArgs.propertyNames,parentSchema:schema11.properties.services.items.properties.buildArgs,data:data15};
+else {
+const err37 = {instancePath:instancePath+"/services/" + i0+"/dockerfile",schemaPath:"#/properties/services/items/properties/dockerfile/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.dockerfile.type,parentSchema:schema11.properties.services.items.properties.dockerfile,data:data14};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -500,10 +479,15 @@ vErrors.push(err37);
 errors++;
 }
 }
-for(const key3 in data15){
-let data16 = data15[key3];
-if(((typeof data16 !== "string") && (!((typeof data16 == "number") && (isFinite(data16))))) && (typeof data16 !== "boolean")){
-const err38 = {instancePath:instancePath+"/services/" + i0+"/buildArgs/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/services/items/properties/buildArgs/additionalProperties/type",keyword:"type",params:{type: schema11.properties.services.items.properties.buildArgs.additionalProperties.type},message:"must be string,number,boolean",schema:schema11.properties.services.items.properties.buildArgs.additionalProperties.type,parentSchema:schema11.properties.services.items.properties.buildArgs.additionalProperties,data:data16};
+if(data11.dependsOn !== undefined){
+let data15 = data11.dependsOn;
+if(Array.isArray(data15)){
+const len1 = data15.length;
+for(let i1=0; i1<len1; i1++){
+let data16 = data15[i1];
+if(typeof data16 === "string"){
+if(func3(data16) < 1){
+const err38 = {instancePath:instancePath+"/services/" + i0+"/dependsOn/" + i1,schemaPath:"#/properties/services/items/properties/dependsOn/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.dependsOn.items,data:data16};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -513,9 +497,8 @@ vErrors.push(err38);
 errors++;
 }
 }
-}
 else {
-const err39 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.properties.buildArgs.type,parentSchema:schema11.properties.services.items.properties.buildArgs,data:data15};
+const err39 = {instancePath:instancePath+"/services/" + i0+"/dependsOn/" + i1,schemaPath:"#/properties/services/items/properties/dependsOn/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.dependsOn.items.type,parentSchema:schema11.properties.services.items.properties.dependsOn.items,data:data16};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -525,11 +508,18 @@ vErrors.push(err39);
 errors++;
 }
 }
-if(data7.target !== undefined){
-let data17 = data7.target;
-if(typeof data17 === "string"){
-if(!pattern8.test(data17)){
-const err40 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema11.properties.services.items.properties.target,data:data17};
+let i2 = data15.length;
+let j0;
+if(i2 > 1){
+const indices0 = {};
+for(;i2--;){
+let item0 = data15[i2];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err40 = {instancePath:instancePath+"/services/" + i0+"/dependsOn",schemaPath:"#/properties/services/items/properties/dependsOn/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)",schema:true,parentSchema:schema11.properties.services.items.properties.dependsOn,data:data15};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -537,10 +527,14 @@ else {
 vErrors.push(err40);
 }
 errors++;
+break;
+}
+indices0[item0] = i2;
+}
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.target.type,parentSchema:schema11.properties.services.items.properties.target,data:data17};
+const err41 = {instancePath:instancePath+"/services/" + i0+"/dependsOn",schemaPath:"#/properties/services/items/properties/dependsOn/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.dependsOn.type,parentSchema:schema11.properties.services.items.properties.dependsOn,data:data15};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -550,14 +544,11 @@ vErrors.push(err41);
 errors++;
 }
 }
-if(data7.ports !== undefined){
-let data18 = data7.ports;
-if(Array.isArray(data18)){
-const len2 = data18.length;
-for(let i3=0; i3<len2; i3++){
-let data19 = data18[i3];
-if((typeof data19 !== "string") && (!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19))))){
-const err42 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/type",keyword:"type",params:{type: schema11.properties.services.items.properties.ports.items.type},message:"must be string,integer",schema:schema11.properties.services.items.properties.ports.items.type,parentSchema:schema11.properties.services.items.properties.ports.items,data:data19};
+if(data11.image !== undefined){
+let data17 = data11.image;
+if(typeof data17 === "string"){
+if(!pattern8.test(data17)){
+const err42 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"},message:"must match pattern \""+"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$"+"\"",schema:"^[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*)*$",parentSchema:schema11.properties.services.items.properties.image,data:data17};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -566,9 +557,9 @@ vErrors.push(err42);
 }
 errors++;
 }
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 > 65535 || isNaN(data19)){
-const err43 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.services.items.properties.ports.items,data:data19};
+}
+else {
+const err43 = {instancePath:instancePath+"/services/" + i0+"/image",schemaPath:"#/properties/services/items/properties/image/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.image.type,parentSchema:schema11.properties.services.items.properties.image,data:data17};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -577,8 +568,12 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data19 < 1 || isNaN(data19)){
-const err44 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.services.items.properties.ports.items,data:data19};
+}
+if(data11.manifests !== undefined){
+let data18 = data11.manifests;
+if(typeof data18 === "string"){
+if(func3(data18) < 1){
+const err44 = {instancePath:instancePath+"/services/" + i0+"/manifests",schemaPath:"#/properties/services/items/properties/manifests/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.manifests,data:data18};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -588,9 +583,8 @@ vErrors.push(err44);
 errors++;
 }
 }
-if(typeof data19 === "string"){
-if(!pattern9.test(data19)){
-const err45 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}:[0-9]{1,5}$"},message:"must match pattern \""+"^[0-9]{1,5}:[0-9]{1,5}$"+"\"",schema:"^[0-9]{1,5}:[0-9]{1,5}$",parentSchema:schema11.properties.services.items.properties.ports.items,data:data19};
+else {
+const err45 = {instancePath:instancePath+"/services/" + i0+"/manifests",schemaPath:"#/properties/services/items/properties/manifests/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.manifests.type,parentSchema:schema11.properties.services.items.properties.manifests,data:data18};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -600,10 +594,14 @@ vErrors.push(err45);
 errors++;
 }
 }
-}
-}
-else {
-const err46 = {instancePath:instancePath+"/services/" + i0+"/ports",schemaPath:"#/properties/services/items/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.ports.type,parentSchema:schema11.properties.services.items.properties.ports,data:data18};
+if(data11.buildArgs !== undefined){
+let data19 = data11.buildArgs;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+for(const key3 in data19){
+const _errs56 = errors;
+if(typeof key3 === "string"){
+if(!pattern9.test(key3)){
+const err46 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema11.properties.services.items.properties.buildArgs.propertyNames,data:key3,propertyName:key3};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -613,15 +611,9 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data7.sync !== undefined){
-let data20 = data7.sync;
-if(Array.isArray(data20)){
-const len3 = data20.length;
-for(let i4=0; i4<len3; i4++){
-let data21 = data20[i4];
-if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
-if(data21.from === undefined){
-const err47 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/required",keyword:"required",params:{missingProperty: "from"},message:"must have required property '"+"from"+"'",schema:schema11.properties.services.items.properties.sync.items.required,parentSchema:schema11.properties.services.items.properties.sync.items,data:data21};
+var valid8 = _errs56 === errors;
+if(!valid8){
+const err47 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/propertyNames",keyword:"propertyNames",params:{propertyName: key3},message:"property name must be valid",schema:schema11.properties.services.items.properties.buildArgs.propertyNames,parentSchema:schema11.properties.services.items.properties.buildArgs,data:data19};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -630,8 +622,11 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data21.to === undefined){
-const err48 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema11.properties.services.items.properties.sync.items.required,parentSchema:schema11.properties.services.items.properties.sync.items,data:data21};
+}
+for(const key4 in data19){
+let data20 = data19[key4];
+if(((typeof data20 !== "string") && (!((typeof data20 == "number") && (isFinite(data20))))) && (typeof data20 !== "boolean")){
+const err48 = {instancePath:instancePath+"/services/" + i0+"/buildArgs/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/services/items/properties/buildArgs/additionalProperties/type",keyword:"type",params:{type: schema11.properties.services.items.properties.buildArgs.additionalProperties.type},message:"must be string,number,boolean",schema:schema11.properties.services.items.properties.buildArgs.additionalProperties.type,parentSchema:schema11.properties.services.items.properties.buildArgs.additionalProperties,data:data20};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -640,9 +635,10 @@ vErrors.push(err48);
 }
 errors++;
 }
-for(const key4 in data21){
-if(!(((key4 === "from") || (key4 === "to")) || (key4 === "then"))){
-const err49 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.services.items.properties.sync.items,data:data21};
+}
+}
+else {
+const err49 = {instancePath:instancePath+"/services/" + i0+"/buildArgs",schemaPath:"#/properties/services/items/properties/buildArgs/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.properties.buildArgs.type,parentSchema:schema11.properties.services.items.properties.buildArgs,data:data19};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -652,11 +648,11 @@ vErrors.push(err49);
 errors++;
 }
 }
-if(data21.from !== undefined){
-let data22 = data21.from;
-if(typeof data22 === "string"){
-if(func2(data22) < 1){
-const err50 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data22};
+if(data11.target !== undefined){
+let data21 = data11.target;
+if(typeof data21 === "string"){
+if(!pattern10.test(data21)){
+const err50 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema11.properties.services.items.properties.target,data:data21};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -665,8 +661,9 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(!pattern10.test(data22)){
-const err51 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/pattern",keyword:"pattern",params:{pattern: "^(?!/)(?!\\.\\./)(?!\\.\\.$)"},message:"must match pattern \""+"^(?!/)(?!\\.\\./)(?!\\.\\.$)"+"\"",schema:"^(?!/)(?!\\.\\./)(?!\\.\\.$)",parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data22};
+}
+else {
+const err51 = {instancePath:instancePath+"/services/" + i0+"/target",schemaPath:"#/properties/services/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.target.type,parentSchema:schema11.properties.services.items.properties.target,data:data21};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -676,8 +673,14 @@ vErrors.push(err51);
 errors++;
 }
 }
-else {
-const err52 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.from.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data22};
+if(data11.ports !== undefined){
+let data22 = data11.ports;
+if(Array.isArray(data22)){
+const len2 = data22.length;
+for(let i3=0; i3<len2; i3++){
+let data23 = data22[i3];
+if((typeof data23 !== "string") && (!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23))))){
+const err52 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/type",keyword:"type",params:{type: schema11.properties.services.items.properties.ports.items.type},message:"must be string,integer",schema:schema11.properties.services.items.properties.ports.items.type,parentSchema:schema11.properties.services.items.properties.ports.items,data:data23};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -686,12 +689,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-if(data21.to !== undefined){
-let data23 = data21.to;
-if(typeof data23 === "string"){
-if(!pattern11.test(data23)){
-const err53 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data23};
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 > 65535 || isNaN(data23)){
+const err53 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema11.properties.services.items.properties.ports.items,data:data23};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -700,9 +700,8 @@ vErrors.push(err53);
 }
 errors++;
 }
-}
-else {
-const err54 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.to.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data23};
+if(data23 < 1 || isNaN(data23)){
+const err54 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema11.properties.services.items.properties.ports.items,data:data23};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -712,10 +711,9 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data21.then !== undefined){
-let data24 = data21.then;
-if((!(Array.isArray(data24))) && (typeof data24 !== "string")){
-const err55 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/type",keyword:"type",params:{type: schema11.properties.services.items.properties.sync.items.properties.then.type},message:"must be array,string",schema:schema11.properties.services.items.properties.sync.items.properties.then.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data24};
+if(typeof data23 === "string"){
+if(!pattern11.test(data23)){
+const err55 = {instancePath:instancePath+"/services/" + i0+"/ports/" + i3,schemaPath:"#/properties/services/items/properties/ports/items/pattern",keyword:"pattern",params:{pattern: "^[0-9]{1,5}:[0-9]{1,5}$"},message:"must match pattern \""+"^[0-9]{1,5}:[0-9]{1,5}$"+"\"",schema:"^[0-9]{1,5}:[0-9]{1,5}$",parentSchema:schema11.properties.services.items.properties.ports.items,data:data23};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -724,9 +722,11 @@ vErrors.push(err55);
 }
 errors++;
 }
-if(typeof data24 === "string"){
-if(func2(data24) < 1){
-const err56 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data24};
+}
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/services/" + i0+"/ports",schemaPath:"#/properties/services/items/properties/ports/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.ports.type,parentSchema:schema11.properties.services.items.properties.ports,data:data22};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -736,9 +736,15 @@ vErrors.push(err56);
 errors++;
 }
 }
+if(data11.sync !== undefined){
+let data24 = data11.sync;
 if(Array.isArray(data24)){
-if(data24.length < 1){
-const err57 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data24};
+const len3 = data24.length;
+for(let i4=0; i4<len3; i4++){
+let data25 = data24[i4];
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+if(data25.from === undefined){
+const err57 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/required",keyword:"required",params:{missingProperty: "from"},message:"must have required property '"+"from"+"'",schema:schema11.properties.services.items.properties.sync.items.required,parentSchema:schema11.properties.services.items.properties.sync.items,data:data25};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -747,11 +753,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-const len4 = data24.length;
-for(let i5=0; i5<len4; i5++){
-let data25 = data24[i5];
-if(typeof data25 !== "string"){
-const err58 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then/" + i5,schemaPath:"#/properties/services/items/properties/sync/items/properties/then/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.then.items.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then.items,data:data25};
+if(data25.to === undefined){
+const err58 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'",schema:schema11.properties.services.items.properties.sync.items.required,parentSchema:schema11.properties.services.items.properties.sync.items,data:data25};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -760,12 +763,9 @@ vErrors.push(err58);
 }
 errors++;
 }
-}
-}
-}
-}
-else {
-const err59 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.properties.sync.items.type,parentSchema:schema11.properties.services.items.properties.sync.items,data:data21};
+for(const key5 in data25){
+if(!(((key5 === "from") || (key5 === "to")) || (key5 === "then"))){
+const err59 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema11.properties.services.items.properties.sync.items,data:data25};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -775,9 +775,11 @@ vErrors.push(err59);
 errors++;
 }
 }
-}
-else {
-const err60 = {instancePath:instancePath+"/services/" + i0+"/sync",schemaPath:"#/properties/services/items/properties/sync/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.sync.type,parentSchema:schema11.properties.services.items.properties.sync,data:data20};
+if(data25.from !== undefined){
+let data26 = data25.from;
+if(typeof data26 === "string"){
+if(func3(data26) < 1){
+const err60 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data26};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -786,10 +788,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-}
-else {
-const err61 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.type,parentSchema:schema11.properties.services.items,data:data7};
+if(!pattern12.test(data26)){
+const err61 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/pattern",keyword:"pattern",params:{pattern: "^(?!/)(?!\\.\\./)(?!\\.\\.$)"},message:"must match pattern \""+"^(?!/)(?!\\.\\./)(?!\\.\\.$)"+"\"",schema:"^(?!/)(?!\\.\\./)(?!\\.\\.$)",parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data26};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -799,9 +799,8 @@ vErrors.push(err61);
 errors++;
 }
 }
-}
 else {
-const err62 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.type,parentSchema:schema11.properties.services,data:data6};
+const err62 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/from",schemaPath:"#/properties/services/items/properties/sync/items/properties/from/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.from.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.from,data:data26};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -811,14 +810,138 @@ vErrors.push(err62);
 errors++;
 }
 }
-}
-else {
-const err63 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(data25.to !== undefined){
+let data27 = data25.to;
+if(typeof data27 === "string"){
+if(!pattern13.test(data27)){
+const err63 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/pattern",keyword:"pattern",params:{pattern: "^/"},message:"must match pattern \""+"^/"+"\"",schema:"^/",parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data27};
 if(vErrors === null){
 vErrors = [err63];
 }
 else {
 vErrors.push(err63);
+}
+errors++;
+}
+}
+else {
+const err64 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/to",schemaPath:"#/properties/services/items/properties/sync/items/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.to.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.to,data:data27};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+}
+if(data25.then !== undefined){
+let data28 = data25.then;
+if((!(Array.isArray(data28))) && (typeof data28 !== "string")){
+const err65 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/type",keyword:"type",params:{type: schema11.properties.services.items.properties.sync.items.properties.then.type},message:"must be array,string",schema:schema11.properties.services.items.properties.sync.items.properties.then.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data28};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+if(typeof data28 === "string"){
+if(func3(data28) < 1){
+const err66 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data28};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+}
+if(Array.isArray(data28)){
+if(data28.length < 1){
+const err67 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then",schemaPath:"#/properties/services/items/properties/sync/items/properties/then/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then,data:data28};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+const len4 = data28.length;
+for(let i5=0; i5<len4; i5++){
+let data29 = data28[i5];
+if(typeof data29 !== "string"){
+const err68 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4+"/then/" + i5,schemaPath:"#/properties/services/items/properties/sync/items/properties/then/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema11.properties.services.items.properties.sync.items.properties.then.items.type,parentSchema:schema11.properties.services.items.properties.sync.items.properties.then.items,data:data29};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+}
+}
+}
+else {
+const err69 = {instancePath:instancePath+"/services/" + i0+"/sync/" + i4,schemaPath:"#/properties/services/items/properties/sync/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.properties.sync.items.type,parentSchema:schema11.properties.services.items.properties.sync.items,data:data25};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+}
+}
+else {
+const err70 = {instancePath:instancePath+"/services/" + i0+"/sync",schemaPath:"#/properties/services/items/properties/sync/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.items.properties.sync.type,parentSchema:schema11.properties.services.items.properties.sync,data:data24};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+}
+else {
+const err71 = {instancePath:instancePath+"/services/" + i0,schemaPath:"#/properties/services/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.properties.services.items.type,parentSchema:schema11.properties.services.items,data:data11};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+}
+else {
+const err72 = {instancePath:instancePath+"/services",schemaPath:"#/properties/services/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema11.properties.services.type,parentSchema:schema11.properties.services,data:data10};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+else {
+const err73 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema11.type,parentSchema:schema11,data};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
 }
 errors++;
 }

@@ -35,6 +35,8 @@ export interface DeployedRecord {
   version: string;
   manifestHash: string;
   objects: ObjectRef[];
+  /** The record's own name (as read from the cluster). */
+  recordName?: string;
 }
 
 /** The per-service record lives in a ConfigMap devloop owns, next to the objects it lists. */
@@ -92,6 +94,7 @@ export async function readDeployedRecords(kube: Kube, namespace: string, owner: 
       version: cm.metadata?.annotations?.[VERSION_ANNOTATION] ?? '',
       manifestHash: cm.metadata?.annotations?.[MANIFEST_HASH_ANNOTATION] ?? '',
       objects,
+      ...(cm.metadata?.name ? { recordName: cm.metadata.name } : {}),
     });
   }
   return records;
@@ -154,12 +157,12 @@ function notOwned(foreign: ObjectRef[], service: string): NotOwned {
 }
 
 /** Records what was applied for a service (its inventory ConfigMap), so later runs can skip and prune. */
-export async function writeDeployedRecord(kube: Kube, namespace: string, owner: Owner, record: DeployedRecord): Promise<void> {
+export async function writeDeployedRecord(kube: Kube, namespace: string, owner: Owner, record: DeployedRecord, name = inventoryName(record.service)): Promise<void> {
   const cm = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
-      name: inventoryName(record.service),
+      name,
       namespace,
       labels: { ...ownerLabels(owner, record.service), [INVENTORY_LABEL]: 'true' },
       annotations: { [VERSION_ANNOTATION]: record.version, [MANIFEST_HASH_ANNOTATION]: record.manifestHash, [INVENTORY_ANNOTATION]: String(record.objects.length) },

@@ -63,6 +63,7 @@ export async function loadKube(context?: string): Promise<Kube | undefined> {
   const lib = await preloadKubeClient();
   const config = new lib.KubeConfig();
   config.loadFromDefault();
+  poolConnections(config);
   if (context) {
     if (!config.getContextObject(context)) {
       throw new UserError(`kube context "${context}" does not exist`, {
@@ -80,6 +81,23 @@ export async function loadKube(context?: string): Promise<Kube | undefined> {
     objects: lib.KubernetesObjectApi.makeApiClient(config),
     core: config.makeApiClient(lib.CoreV1Api),
     apps: config.makeApiClient(lib.AppsV1Api),
+  };
+}
+
+/**
+ * The client builds a new connection pool (an undici Agent, so a new TLS handshake and certificate files read again)
+ * for every request; one per cluster and user serves every request of a run. Its per-request hook is private API:
+ * when a version of the client no longer has it, requests simply stay unpooled.
+ */
+function poolConnections(config: k8s.KubeConfig): void {
+  const hook = config as unknown as { createDispatcher?: (cluster: { name?: string } | null, options: unknown) => unknown };
+  const create = hook.createDispatcher?.bind(config);
+  if (!create) return;
+  const pools = new Map<string, unknown>();
+  hook.createDispatcher = (cluster, options) => {
+    const key = JSON.stringify([cluster?.name ?? '', config.getCurrentUser()?.name ?? '']);
+    if (!pools.has(key)) pools.set(key, create(cluster, options));
+    return pools.get(key);
   };
 }
 

@@ -20,6 +20,9 @@ export function toLabelValue(s: string): string {
   return v || 'unknown';
 }
 
+/** The developer name devloop gives the owner of a shared cluster's baseline (`devloop up --baseline`). */
+export const BASELINE_DEVELOPER = 'baseline';
+
 /** Who owns an object: the project and developer devloop acts for. */
 export interface Owner {
   project: string;

@@ -74,6 +74,15 @@ export type EngineEvent =
   | { type: 'loop.stopped'; at: number; cleanup: boolean }
   /** What the services run in was removed behind devloop's back; `redeploying` once it is gone and being recreated. */
   | { type: 'environment.lost'; at: number; what: string; redeploying: boolean }
+  /** Shared cluster: the baseline runs the service at the developer's version, so it is not forked (or no longer). */
+  | { type: 'service.baseline'; at: number; service: string; version: string; namespace: string }
+  /** Shared cluster: the service is forked because its version differs from the baseline's (absent there: null). */
+  | { type: 'service.forked'; at: number; service: string; version: string; baselineVersion: string | null; namespace: string }
+  /** Shared cluster: requests to `host` carrying the developer's key now go to `to` (or no longer do). */
+  | { type: 'route.added'; at: number; service: string; host: string; to: string; developer: string }
+  | { type: 'route.removed'; at: number; host: string; developer: string; reason: string }
+  /** Shared cluster: a developer's lease ended, and what they had there was removed. */
+  | { type: 'lease.expired'; at: number; developer: string; namespace: string; removed: number }
   /** A bug in devloop (an error nobody handled): the command stops cleanly after it. */
   | { type: 'internal.error'; at: number; message: string }
   // Swap (core/swap): a Service's traffic carried to a process on the developer's machine.
@@ -121,6 +130,7 @@ const EVENT_TYPE_RECORD: Record<EngineEventType, true> = {
   'forward.failed': true, 'log.line': true, 'loop.stopped': true, 'internal.error': true, 'environment.lost': true,
   'swap.started': true, 'swap.traffic': true, 'swap.refused': true, 'swap.reconnecting': true, 'swap.reconnected': true,
   'swap.restored': true, 'swap.failed': true,
+  'service.baseline': true, 'service.forked': true, 'route.added': true, 'route.removed': true, 'lease.expired': true,
 };
 
 /** The event types this build knows: renderers treat any other type as one added later (shown generically). */

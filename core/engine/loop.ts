@@ -93,7 +93,7 @@ class DevLoop {
   private project: ProjectConfig;
   private versions: Record<string, string>;
   private rules = new Map<string, CompiledRule[]>();
-  private oracle: InputOracle & { order: string[] } = { inputChain: () => null, order: [] };
+  private oracle: InputOracle & { order: string[]; dockerfiles: Set<string> } = { inputChain: () => null, order: [], dockerfiles: new Set() };
   /** What the watcher covers: the paths that can lead to a decision (the whole tree until they are known). */
   private scope: string[] = [''];
   private readonly syncs = new Map<string, ServiceSync>();
@@ -280,7 +280,8 @@ class DevLoop {
       const graph = await buildGraph(this.project);
       const filters = await readContextFilters(this.project.root, graph);
       const inputs = new BuildInputs(graph, EMPTY_SNAPSHOT, filters);
-      this.oracle = { inputChain: (s, f) => inputs.inputChain(s, f), order: graph.order };
+      const dockerfiles = new Set([...graph.nodes.values()].map((n) => n.dockerfile));
+      this.oracle = { inputChain: (s, f) => inputs.inputChain(s, f), order: graph.order, dockerfiles };
       this.scope = watchScope(this.project, graph, filters);
     } catch (err) {
       this.emit({ type: 'warning', message: `cannot work out the services' inputs: ${oneLine(err)}` });
@@ -298,8 +299,9 @@ class DevLoop {
       if (paths.length === 0) return;
     }
     const decisions = decide(paths, this.project, this.oracle.order, this.oracle, this.rules).map((d) => {
-      // Files that cannot reach the containers (no perl and no tar there) are delivered by a rebuild.
-      const why = d.action === 'sync' ? this.syncs.get(d.service)?.cannotSync() : undefined;
+      // Files that cannot reach the containers (no perl and no tar there, or none of the developer's runs: a shared
+      // baseline serves the service) are delivered by a rebuild.
+      const why = d.action === 'sync' ? (this.syncs.get(d.service)?.cannotSync() ?? this.nothingToSyncInto(d.service)) : undefined;
       return why ? { ...d, action: 'rebuild' as const, reason: `sync is not possible (${why})` } : d;
     });
     this.emit({
@@ -313,7 +315,15 @@ class DevLoop {
     }
     const update = decisions.filter((d) => d.action !== 'sync');
     if (update.length > 0) this.dispatch({ type: 'queue', services: update.map((d) => d.service), reason: update[0]!.reason, force: false });
-    if (paths.some((p) => AFFECTS_INPUTS.test(p))) await this.refreshOracle();
+    // A Dockerfile decides what its service reads.
+    if (paths.some((p) => AFFECTS_INPUTS.test(p) || this.oracle.dockerfiles.has(p))) await this.refreshOracle();
+  }
+
+  /** Why a sync has nowhere to go: after the first pass, no instance of the service runs for this developer. */
+  private nothingToSyncInto(service: string): string | undefined {
+    const s = this.project.services.find((x) => x.name === service);
+    if (!s || this.control.phase !== 'running' || this.control.pass?.services.includes(service) || this.control.pending[service]) return undefined;
+    return (this.control.instances[service]?.total ?? 0) === 0 ? 'nothing of yours runs it' : undefined;
   }
 
   private async reload(configFile: string): Promise<void> {

@@ -17,12 +17,16 @@ export interface ServiceStatus {
   ready: number;
   desired: number;
   image?: string;
+  /** How it is served where that is not obvious (a shared cluster: baseline or fork, and the route). */
+  note?: string;
 }
 
 export interface StatusReport {
   target: TargetKind;
   where: string;
   services: ServiceStatus[];
+  /** Lines about the environment beyond the services (a shared cluster's routes and other developers). */
+  environment?: string[];
 }
 
 /** What runs where for each service, and whether it matches the working tree. Reads only. */
@@ -35,10 +39,11 @@ export async function collectStatus(project: ProjectConfig, developer: string, t
     { services: project.services.map((s, i) => ({ service: s, version: planned[i]!.version, ref: planned[i]!.image })), images },
     (e) => bus.emit(e),
   );
-  const deployed = await target.inspect(ctx, deployables);
+  const [deployed, environment] = await Promise.all([target.inspect(ctx, deployables), target.overview?.(ctx)]);
   return {
     target: target.kind,
     where: target.where,
+    ...(environment ? { environment } : {}),
     services: planned.map((p) => {
       const d = deployed.get(p.name);
       return {
@@ -51,6 +56,7 @@ export async function collectStatus(project: ProjectConfig, developer: string, t
         current: d?.current ?? false,
         ready: d?.ready ?? 0,
         desired: d?.desired ?? 0,
+        ...(d?.note ? { note: d.note } : {}),
       };
     }),
   };

@@ -75,8 +75,14 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
   const images = Object.fromEntries(planned.map((p) => [repositoryOf(p.image), p.image]));
 
   try {
+    // A shared target removes what expired peers left before reading what runs (while the manifests render); a
+    // failure there only warns.
+    const tidied =
+      !opts.only && target.tidy
+        ? target.tidy(ctx, report).catch((err: unknown) => report({ type: 'warning', message: `tidying ${target.where} failed: ${oneLine(err)}` }))
+        : undefined;
     // Status before action: render first (a manifest problem changes nothing), then read what runs.
-    const deployables = await target.prepare(
+    const preparing = target.prepare(
       ctx,
       {
         services: project.services.filter((s) => inScope(s.name)).map((s) => ({ service: s, version: byName.get(s.name)!.version, ref: byName.get(s.name)!.image })),
@@ -84,6 +90,10 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
       },
       report,
     );
+    // Both settle before going on: a manifest problem does not leave the tidying running unowned.
+    const [prep] = await Promise.allSettled([preparing, tidied]);
+    if (prep.status === 'rejected') throw prep.reason;
+    const deployables = prep.value;
     const prepared = new Map(deployables.map((d) => [d.service.name, d]));
     const deployed = await target.inspect(ctx, deployables);
     const current = new Set(deployables.filter((d) => deployed.get(d.service.name)?.current && !forced.has(d.service.name)).map((d) => d.service.name));
@@ -210,7 +220,8 @@ async function buildAndDeliver(
         },
         (p) => {
           if (p.kind === 'step') bus.emit({ type: 'build.step', service: name, step: p.step, total: p.total, instruction: p.instruction });
-          else bus.emit({ type: 'build.log', service: name, line: p.line });
+          else if (p.kind === 'log') bus.emit({ type: 'build.log', service: name, line: p.line });
+          else bus.emit({ type: 'warning', service: name, message: p.message });
         },
       );
     } catch (err) {

@@ -25,12 +25,12 @@ describe('watchScope', () => {
   it('is devloop.yaml and each service’s context, Dockerfile, ignore files, dependencies and manifests', async () => {
     repo = TempRepo.create().write({
       'devloop.yaml': 'version: 1\n',
-      'services/api/Dockerfile': 'FROM scratch\n',
+      'services/api/Dockerfile': 'FROM scratch\nCOPY . /\n',
       'services/api/go.mod': 'module api\n\nreplace example.com/common => ../../libs/common\n',
       'libs/common/go.mod': 'module common\n\nreplace example.com/deep => ../deep\n',
       'libs/deep/go.mod': 'module deep\n',
       'libs/unused/go.mod': 'module unused\n',
-      'docker/web.Dockerfile': 'FROM scratch\n',
+      'docker/web.Dockerfile': 'FROM scratch\nCOPY . /\n',
       'services/web/index.js': '',
       'deploy/web/deployment.yaml': 'kind: Deployment\n',
       'shared/config.json': '{}',
@@ -55,8 +55,26 @@ describe('watchScope', () => {
   });
 
   it('is the whole tree when a service builds from the repository root', async () => {
-    repo = TempRepo.create().write({ 'devloop.yaml': 'version: 1\n', Dockerfile: 'FROM scratch\n', 'web/Dockerfile': 'FROM scratch\n' });
+    repo = TempRepo.create().write({ 'devloop.yaml': 'version: 1\n', Dockerfile: 'FROM scratch\nCOPY . /\n', 'web/Dockerfile': 'FROM scratch\n' });
     repo.commit();
     expect(await scope([service('web', 'web'), service('all', '')])).toEqual(['']);
+  });
+
+  it('is only what the Dockerfiles read when services build from the repository root', async () => {
+    repo = TempRepo.create().write({
+      'devloop.yaml': 'version: 1\n',
+      'services/api/Dockerfile': 'FROM scratch\nCOPY services/api /src\nCOPY libs/greet /libs/greet\n',
+      'services/web/Dockerfile': 'FROM scratch AS build\nCOPY services/web/*.js /src/\nFROM scratch\nCOPY --from=build /src /src\nRUN --mount=type=bind,source=tools,target=/t true\n',
+      'docs/notes.md': 'read by nobody',
+    });
+    repo.commit();
+    expect(await scope([service('api', '', { dockerfile: 'services/api/Dockerfile' }), service('web', '', { dockerfile: 'services/web/Dockerfile' })])).toEqual([
+      '.dockerignore',
+      'devloop.yaml',
+      'libs/greet',
+      'services/api',
+      'services/web',
+      'tools',
+    ]);
   });
 });

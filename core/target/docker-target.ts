@@ -53,7 +53,9 @@ export class DockerTarget implements Target {
     return `${image}:${version}`;
   }
 
-  async prepare(_ctx: TargetContext, req: { services: ReadonlyArray<PlannedDeploy> }): Promise<Deployable[]> {
+  async prepare(ctx: TargetContext, req: { services: ReadonlyArray<PlannedDeploy> }, report: Reporter): Promise<Deployable[]> {
+    // There is no mesh on local Docker: every service runs here, as without `shared:`.
+    if (ctx.project.shared) report({ type: 'warning', message: `shared: in devloop.yaml is ignored on local Docker (no mesh); every service runs here` });
     return req.services.map((p) => {
       const ports = parsePorts(p.service.name, p.service.ports);
       return { ...p, configHash: hashPorts(ports), detail: ports };

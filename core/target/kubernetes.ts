@@ -18,11 +18,14 @@ import {
   writeDeployedRecord,
   type DeployedRecord,
   type ObjectRef,
+  type Owner,
 } from '../deploy/apply.js';
 import { MANAGED_BY, MANAGED_BY_VALUE, ownerSelector, SERVICE_LABEL, VERSION_ANNOTATION } from '../deploy/labels.js';
-import { renderManifests, type K8sObject } from '../deploy/render.js';
+import type { K8sObject } from '../deploy/render.js';
+import { serviceManifests } from '../deploy/service-objects.js';
 import { readWorkload, waitForRollout, WORKLOAD_KINDS, workloadStatus } from '../deploy/rollout.js';
 import { transformObjects } from '../deploy/transform.js';
+import { keepDevelopersRoutes } from '../route/mesh.js';
 import type { ServicePods } from '../forward/pods.js';
 import type { PortForward } from '../forward/portforward.js';
 import type { BuildSkipReason, TargetKind } from '../engine/events.js';
@@ -55,8 +58,14 @@ export interface ImageDelivery {
 const ownerOf = (ctx: TargetContext) => ({ project: ctx.project.name, developer: ctx.developer });
 
 /** Rendered, transformed objects of one service. */
-interface Rendered {
+export interface Rendered {
   objects?: K8sObject[];
+}
+
+/** A service's rendered objects as the target places them (a shared cluster renames them into forks). */
+export interface Placed {
+  objects: K8sObject[];
+  warnings: string[];
 }
 
 /** Kinds swept by label as well as by record, so objects whose record was lost are still found and removed. */
@@ -94,9 +103,11 @@ export class KubernetesTarget implements Target {
     readonly kube: Kube,
     readonly namespace: string,
     private readonly delivery: ImageDelivery,
+    /** What reports call the namespace ("shop (shared baseline)"); default its name. */
+    label = namespace,
   ) {
-    this.where = `${kube.context}/${namespace}`;
-    this.describe = { context: kube.context, namespace, ...(delivery.registry ? { registry: delivery.registry } : {}) };
+    this.where = `${kube.context}/${label}`;
+    this.describe = { context: kube.context, namespace: label, ...(delivery.registry ? { registry: delivery.registry } : {}) };
   }
 
   imageRef(image: string, version: string): string {
@@ -125,13 +136,16 @@ export class KubernetesTarget implements Target {
     report: Reporter,
   ): Promise<Deployable[]> {
     const problems: unknown[] = [];
+    const manifestsOf = serviceManifests(ctx.project, this.namespace);
     const out = await Promise.all(
       req.services.map(async (p): Promise<Deployable> => {
         const s = p.service;
         if (!s.manifests) return { ...p, configHash: '', detail: {} satisfies Rendered };
         try {
-          const rendered = await renderManifests(ctx.project.root, s.manifests, { release: s.name, namespace: this.namespace });
-          const t = transformObjects(rendered.objects, {
+          const rendered = await manifestsOf(s);
+          const placed = this.place(rendered.objects, ctx);
+          for (const w of placed.warnings) report({ type: 'warning', service: s.name, message: w });
+          const t = transformObjects(placed.objects, {
             project: ctx.project.name,
             developer: ctx.developer,
             service: s.name,
@@ -143,7 +157,7 @@ export class KubernetesTarget implements Target {
           if (t.imagesReplaced === 0) report({ type: 'warning', service: s.name, message: `no container in ${s.manifests} uses image ${s.image}` });
           return { ...p, configHash: t.manifestHash, detail: { objects: t.objects } satisfies Rendered };
         } catch (err) {
-          problems.push(err);
+          if (!problems.includes(err)) problems.push(err); // the project's tree fails once for all its services
           return { ...p, configHash: '', detail: {} };
         }
       }),
@@ -160,6 +174,16 @@ export class KubernetesTarget implements Target {
       throw new ExternalError(problems.map((e) => (e instanceof Error ? e.message : String(e))).join('\n'));
     }
     return out;
+  }
+
+  /** How a service's rendered objects are placed in the namespace: as they are (it is the developer's own). */
+  protected place(objects: K8sObject[], _ctx: TargetContext): Placed {
+    return { objects, warnings: [] };
+  }
+
+  /** The name of a service's record (its inventory ConfigMap). */
+  protected recordName(service: string, _ctx: TargetContext): string {
+    return inventoryName(service);
   }
 
   async inspect(ctx: TargetContext, deployables: ReadonlyArray<Deployable>): Promise<Map<string, Deployed>> {
@@ -212,16 +236,18 @@ export class KubernetesTarget implements Target {
     const owner = ownerOf(ctx);
     const t0 = Date.now();
     const refs = objects.map(refOf);
-    const record = { apiVersion: 'v1', kind: 'ConfigMap', name: inventoryName(name), namespace: this.namespace };
+    const recordName = this.recordName(name, ctx);
+    const record = { apiVersion: 'v1', kind: 'ConfigMap', name: recordName, namespace: this.namespace };
     const before = (previous?.detail as DeployedRecord | undefined)?.objects ?? [];
     try {
       // The service's own record is checked too: a user's ConfigMap of that name is not devloop's.
       await refuseForeign(this.kube, [...refs, record], owner, name);
       // Intent first: if devloop dies while applying, the record already names every object it may have labelled
       // (and no version, so nothing counts as current): the next up converges and prunes exactly those.
-      await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: '', manifestHash: '', objects: unionRefs(before, refs) });
-      await applyObjects(this.kube, objects);
-      await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: d.version, manifestHash: d.configHash, objects: refs });
+      await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: '', manifestHash: '', objects: unionRefs(before, refs) }, recordName);
+      // A VirtualService of the manifests keeps the routes developers added to it (a shared cluster's baseline).
+      await applyObjects(this.kube, await keepDevelopersRoutes(this.kube, this.namespace, objects));
+      await writeDeployedRecord(this.kube, this.namespace, owner, { service: name, version: d.version, manifestHash: d.configHash, objects: refs }, recordName);
       report({ type: 'deploy.applied', service: name, objects: refs.map(describeRef) });
       for (const stale of objectsToPrune(before, refs)) {
         const outcome = await deleteOwned(this.kube, stale, owner, name);
@@ -259,12 +285,21 @@ export class KubernetesTarget implements Target {
    * something that is not devloop's still lives in it. Idempotent.
    */
   async remove(ctx: TargetContext, opts: { keepNamespace: boolean }, report: Reporter): Promise<void> {
-    const { kube, namespace } = this;
     const owner = ownerOf(ctx);
+    await this.removeOwned(owner, report);
+    await this.removeNamespace(owner, opts, report);
+  }
+
+  /** Deletes every object of this owner in the namespace (recorded or labelled), checking the labels of each first. */
+  protected async removeOwned(owner: Owner, report: Reporter, service?: string): Promise<void> {
+    const { kube, namespace } = this;
     const records = await readDeployedRecords(kube, namespace, owner);
-    const refs: ObjectRef[] = [...records.values()].flatMap((r) => r.objects);
-    for (const r of records.values()) refs.push({ apiVersion: 'v1', kind: 'ConfigMap', name: inventoryName(r.service), namespace });
-    const selector = ownerSelector(owner.project, owner.developer);
+    const refs: ObjectRef[] = [];
+    for (const r of records.values()) {
+      if (service && r.service !== service) continue;
+      refs.push(...r.objects, { apiVersion: 'v1', kind: 'ConfigMap', name: r.recordName ?? inventoryName(r.service), namespace });
+    }
+    const selector = ownerSelector(owner.project, owner.developer, service);
     const seen = new Set(refs.map((r) => `${r.kind}/${r.namespace ?? ''}/${r.name}`));
     for (const [apiVersion, kind] of SWEPT_KINDS) {
       try {
@@ -278,11 +313,15 @@ export class KubernetesTarget implements Target {
       }
     }
     for (const ref of refs) {
-      const outcome = await deleteOwned(kube, ref, owner);
+      const outcome = await deleteOwned(kube, ref, owner, service);
       if (outcome === 'deleted') report({ type: 'down.deleted', object: describeRef(ref) });
       if (outcome === 'not-owned') report({ type: 'down.kept', object: describeRef(ref), reason: 'not labelled as devloop’s' });
     }
+  }
 
+  /** The namespace goes too, unless asked to keep it, or devloop did not create it, or something else lives in it. */
+  protected async removeNamespace(owner: Owner, opts: { keepNamespace: boolean }, report: Reporter): Promise<void> {
+    const { kube, namespace } = this;
     let ns;
     try {
       ns = await kube.core.readNamespace({ name: namespace });

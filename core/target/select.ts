@@ -12,6 +12,8 @@ export interface TargetOptions {
   namespace?: string;
   /** Whether images will be delivered (default true): reading what runs (status) or removing it (down) needs no registry. */
   needsRegistry?: boolean;
+  /** Deploy the shared cluster's baseline (every service, into `shared.baseline`) rather than the developer's forks. */
+  baseline?: boolean;
 }
 
 export type { Target } from './target.js';
@@ -50,18 +52,30 @@ export async function selectTarget(project: ProjectConfig, developer: string, op
     }
     return new (await import('./docker-target.js')).DockerTarget();
   }
-  const namespace = opts.namespace ?? project.namespace ?? developerNamespace(project.name, developer);
+  const shared = project.shared;
+  if (opts.baseline && !shared) {
+    throw new UserError('--baseline deploys the baseline of a shared cluster, and devloop.yaml has no `shared:`', { hint: 'add `shared: { baseline: <namespace> }` to devloop.yaml' });
+  }
+  const namespace = opts.namespace ?? (shared ? shared.baseline : (project.namespace ?? developerNamespace(project.name, developer)));
+  let kind: 'kind' | 'remote';
+  let delivery: import('./kubernetes.js').ImageDelivery;
   if (kube.context.startsWith('kind-')) {
-    const cluster = kube.context.slice('kind-'.length);
-    const [{ KubernetesTarget }, { KindDelivery }] = await Promise.all([import('./kubernetes.js'), import('./delivery.js')]);
-    return new KubernetesTarget('kind', kube, namespace, new KindDelivery(cluster));
+    kind = 'kind';
+    delivery = new (await import('./delivery.js')).KindDelivery(kube.context.slice('kind-'.length));
+  } else {
+    const registry = (process.env.DEVLOOP_REGISTRY ?? project.registry ?? '').replace(/\/+$/, '');
+    if (!registry && opts.needsRegistry !== false) {
+      throw new UserError(`kube context "${kube.context}" is not a kind cluster, so images must go through a registry, and none is configured`, {
+        hint: 'set `registry:` in devloop.yaml or DEVLOOP_REGISTRY (e.g. 127.0.0.1:5000), or use --target docker',
+      });
+    }
+    kind = 'remote';
+    delivery = new (await import('./delivery.js')).RegistryDelivery(registry);
   }
-  const registry = (process.env.DEVLOOP_REGISTRY ?? project.registry ?? '').replace(/\/+$/, '');
-  if (!registry && opts.needsRegistry !== false) {
-    throw new UserError(`kube context "${kube.context}" is not a kind cluster, so images must go through a registry, and none is configured`, {
-      hint: 'set `registry:` in devloop.yaml or DEVLOOP_REGISTRY (e.g. 127.0.0.1:5000), or use --target docker',
-    });
+  if (shared && !opts.baseline) {
+    const { SharedClusterTarget } = await import('./shared.js');
+    return new SharedClusterTarget(kind, kube, namespace, delivery, shared.leaseSeconds);
   }
-  const [{ KubernetesTarget }, { RegistryDelivery }] = await Promise.all([import('./kubernetes.js'), import('./delivery.js')]);
-  return new KubernetesTarget('remote', kube, namespace, new RegistryDelivery(registry));
+  const { KubernetesTarget } = await import('./kubernetes.js');
+  return new KubernetesTarget(kind, kube, namespace, delivery, opts.baseline ? `${namespace} (shared baseline)` : namespace);
 }

@@ -51,6 +51,13 @@ export interface Target {
    * services in a cluster have them; undefined elsewhere.
    */
   swapContext?(ctx: TargetContext, report: Reporter): SwapContext;
+  /**
+   * Housekeeping at the start of a run, for targets shared with others: removes what other developers left behind
+   * and no longer keep alive (expired leases). Reports what it removed; a failure only warns.
+   */
+  tidy?(ctx: TargetContext, report: Reporter): Promise<void>;
+  /** Lines about the environment beyond the services' own status (a shared cluster's routes and other developers). */
+  overview?(ctx: TargetContext): Promise<string[]>;
 }
 
 export interface TargetDescription {
@@ -95,6 +102,8 @@ export interface Deployed {
   desired: number;
   /** Target-specific memory of the last deploy (the recorded objects, to prune). */
   detail?: unknown;
+  /** One line on how it is served, where that is not obvious ("baseline shop runs it", "forked: …"). */
+  note?: string;
 }
 
 export interface DeployOptions {

@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildImage } from '../../core/build/build.js';
+import { dockerClient } from '../../core/build/docker.js';
 import { uniqueName, waitFor } from '../support/env.js';
 import { deleteNamespace, describeNamespace, execInPod, kube, podLogs, portForward, waitForReadyPod } from '../support/kube.js';
 import { buildCli, devloop, explain, fixtureRepo, servicesWith } from '../up/harness.js';
@@ -136,16 +138,21 @@ describe('scaffolded services build, deploy and answer on the real cluster', () 
 });
 
 describe('the go-http template', () => {
-  it('builds with docker build against the local engine, offline, and runs', async () => {
+  it('builds with BuildKit on the local engine, offline, and runs', async () => {
     const { dir, cleanup } = await fixtureRepo();
     const tag = `devloop-e2e/${uniqueName('gohttp')}:dev`;
     try {
       const run = await devloop(dir, 'nobody', ['scaffold', 'go-http', 'catalog']);
       expect(run.code, explain(run)).toBe(0);
       const exec = promisify(execFile);
-      await exec('docker', ['build', '-q', '--network', 'none', '--build-arg', 'VERSION=9.9.9', '-t', tag, path.join(dir, 'services/catalog')], {
-        maxBuffer: 16 * 1024 * 1024,
-      });
+      // Through the Engine API: the docker CLI here has no buildx, and the template's cache mount needs BuildKit.
+      const docker = await dockerClient();
+      await buildImage(
+        docker,
+        { service: 'catalog', contextDir: path.join(dir, 'services/catalog'), dockerfile: 'Dockerfile', image: tag, buildArgs: { VERSION: '9.9.9' }, labels: {}, network: 'none' },
+        () => {},
+        'buildkit',
+      );
       const { stdout } = await exec('docker', ['run', '--rm', '--network', 'none', tag, '--version']);
       expect(stdout).toMatch(/^catalog 9\.9\.9 \(commit unknown, built unknown, go1\.26/);
     } finally {

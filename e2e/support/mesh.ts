@@ -30,7 +30,7 @@ function run(file: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pr
   });
 }
 
-const WHOAMI_DOCKERFILE = 'FROM gcr.io/distroless/static-debian12:nonroot\nCOPY whoami /whoami\nENTRYPOINT ["/whoami"]\nCMD ["serve"]\n';
+export const WHOAMI_DOCKERFILE = 'FROM gcr.io/distroless/static-debian12:nonroot\nCOPY whoami /whoami\nENTRYPOINT ["/whoami"]\nCMD ["serve"]\n';
 
 /** Names the binary and the image: the sources and the image recipe. */
 async function sourceHash(): Promise<string> {
