@@ -586,6 +586,8 @@ export class SwapSession {
     if (this.stopping) return;
     this.stopping = true;
     this.stopSignal.abort();
+    // Owned through `ended`: stop() and every waiter await it, and it settles only when this has finished (its
+    // failure is reported as swap.failed).
     void (async () => {
       if (end.restore) await this.teardown().catch((err: unknown) => this.ctx.report({ type: 'swap.failed', service: this.plan.serviceName, message: (err as Error).message }));
       else for (const pod of [...this.tunnels.keys()]) this.dropTunnel(pod);

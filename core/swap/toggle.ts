@@ -8,6 +8,8 @@ import type { SwapSession } from './session.js';
  */
 export class SwapToggles {
   private readonly sessions = new Map<string, Promise<SwapSession | undefined>>();
+  /** Restores under way (a second key press): stopAll() waits for them too. */
+  private readonly restoring = new Set<Promise<void>>();
 
   constructor(
     private readonly target: Target,
@@ -22,16 +24,24 @@ export class SwapToggles {
     const running = this.sessions.get(service);
     if (running) {
       this.sessions.delete(service);
-      void running.then((s) => s?.stop());
+      const restore: Promise<void> = running
+        .then((s) => s?.stop())
+        .catch((err: unknown) => this.report({ type: 'swap.failed', service, message: err instanceof Error ? err.message : String(err) }))
+        .finally(() => this.restoring.delete(restore));
+      this.restoring.add(restore);
       return;
     }
     const starting = import('./session.js')
       .then(({ SwapSession }) => SwapSession.start(swapContext, { name: service, ports: [] }))
       .then(
         (session) => {
-          void session.ended.then(() => {
-            if (this.sessions.get(service) === starting) this.sessions.delete(service);
-          });
+          // A listener, not a task: `ended` never rejects, and the session it watches is owned by this map.
+          session.ended.then(
+            () => {
+              if (this.sessions.get(service) === starting) this.sessions.delete(service);
+            },
+            () => undefined,
+          );
           return session;
         },
         (err: unknown) => {
@@ -47,6 +57,6 @@ export class SwapToggles {
   async stopAll(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(all.map(async (p) => (await p)?.stop()));
+    await Promise.all([...all.map(async (p) => (await p)?.stop()), ...this.restoring]);
   }
 }
