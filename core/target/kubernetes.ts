@@ -20,7 +20,7 @@ import {
   type ObjectRef,
   type Owner,
 } from '../deploy/apply.js';
-import { MANAGED_BY, MANAGED_BY_VALUE, ownerSelector, SERVICE_LABEL, VERSION_ANNOTATION } from '../deploy/labels.js';
+import { MANAGED_BY, MANAGED_BY_VALUE, ownerSelector, SERVICE_LABEL, toLabelValue, VERSION_ANNOTATION } from '../deploy/labels.js';
 import type { K8sObject } from '../deploy/render.js';
 import { serviceManifests } from '../deploy/service-objects.js';
 import { readWorkload, waitForRollout, WORKLOAD_KINDS, workloadStatus } from '../deploy/rollout.js';
@@ -286,8 +286,21 @@ export class KubernetesTarget implements Target {
    */
   async remove(ctx: TargetContext, opts: { keepNamespace: boolean }, report: Reporter): Promise<void> {
     const owner = ownerOf(ctx);
+    await this.restoreSwaps(owner, report);
     await this.removeOwned(owner, report);
     await this.removeNamespace(owner, opts, report);
+  }
+
+  /**
+   * Restores the developer's swaps in the namespace first (their Services' selectors back, then the agents gone):
+   * removing the workloads under a swap would leave a Service that selects nothing.
+   */
+  protected async restoreSwaps(owner: Owner, report: Reporter): Promise<void> {
+    const [{ listSwaps }, { undoSwap }] = await Promise.all([import('../swap/lease.js'), import('../swap/session.js')]);
+    for (const swap of (await listSwaps(this.kube, this.namespace)).filter((r) => r.developer === toLabelValue(owner.developer))) {
+      await undoSwap(this.kube, swap, swap.uid);
+      report({ type: 'swap.restored', service: swap.service, namespace: this.namespace, by: 'devloop', reason: 'devloop down' });
+    }
   }
 
   /** Deletes every object of this owner in the namespace (recorded or labelled), checking the labels of each first. */

@@ -231,6 +231,7 @@ export class SharedClusterTarget extends KubernetesTarget {
       if (!(err instanceof UserError)) throw err;
     }
     this.added.clear();
+    await this.restoreSwaps(owner(ctx), report);
     await this.removeOwned(owner(ctx), report);
     if (await deleteLease(this.kube, this.baseline, owner(ctx))) report({ type: 'down.deleted', object: `Lease/${this.baseline}/${owner(ctx).developer}` });
     report({ type: 'down.kept', object: `Namespace/${this.baseline}`, reason: 'the shared baseline' });
