@@ -272,6 +272,11 @@ export class SharedClusterTarget extends KubernetesTarget {
     }
     const mine = routes.filter((r) => r.developers.has(ctx.developer)).map((r) => r.host);
     lines.push(`your routes (devloop-route=${ctx.developer}): ${mine.length ? mine.join(', ') : 'none'}`);
+    for (const host of mine) {
+      for (const c of this.callers.get(host) ?? []) {
+        if (!c.propagates) lines.push(`warning: ${c.service} calls ${host} and is not known to pass the routing key on (see "Propagation" in the README)`);
+      }
+    }
     const byPeer = new Map<string, string[]>();
     for (const r of routes) for (const d of r.developers.keys()) if (d !== ctx.developer) byPeer.set(d, [...(byPeer.get(d) ?? []), r.host]);
     for (const l of leases) if (l.developer !== ctx.developer && !byPeer.has(l.developer)) byPeer.set(l.developer, []);

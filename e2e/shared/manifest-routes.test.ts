@@ -48,7 +48,25 @@ describe('shared cluster: a VirtualService of the baseline’s manifests', () =>
     await writeFile(path.join(dir, 'api/.dockerignore'), 'k8s\n');
     await copyFile(await whoamiBinary(), path.join(dir, 'api/whoami'));
     await writeManifests('7s');
-    await writeFile(path.join(dir, 'devloop.yaml'), stringify({ version: 1, name: 'vs', shared: { baseline }, services: [{ name: 'api', path: 'api', manifests: 'api/k8s', image: 'shared/api' }] }));
+    // A second service that calls api (its env names the host) and does not say it passes the routing key on.
+    await mkdir(path.join(dir, 'caller/k8s'), { recursive: true });
+    await writeFile(path.join(dir, 'caller/Dockerfile'), API_DOCKERFILE);
+    await copyFile(await whoamiBinary(), path.join(dir, 'caller/whoami'));
+    const caller = whoamiWorkload(baseline, 'caller', 'shared/caller');
+    (caller[0] as unknown as { spec: { template: { spec: { containers: { env: unknown[] }[] } } } }).spec.template.spec.containers[0]!.env.push({ name: 'API_ADDR', value: `${host}:8080` });
+    await writeFile(path.join(dir, 'caller/k8s/caller.yaml'), caller.map((o) => stringify({ ...o, metadata: { ...o.metadata, namespace: undefined } })).join('---\n'));
+    await writeFile(
+      path.join(dir, 'devloop.yaml'),
+      stringify({
+        version: 1,
+        name: 'vs',
+        shared: { baseline },
+        services: [
+          { name: 'api', path: 'api', manifests: 'api/k8s', image: 'shared/api' },
+          { name: 'caller', path: 'caller', manifests: 'caller/k8s', image: 'shared/caller' },
+        ],
+      }),
+    );
     git(dir, 'init', '-q', '-b', 'main');
     git(dir, 'add', '-A');
     git(dir, 'commit', '-qm', 'api');
@@ -65,6 +83,13 @@ describe('shared cluster: a VirtualService of the baseline’s manifests', () =>
     await writeFile(path.join(dir, 'api/CHANGED'), 'alice\n');
     const run = await devloop(dir, 'alice', ['up', '--once', '--json']);
     expect(run.code, explain(run)).toBe(0);
+    // caller reaches api but drops the key: up and status say so.
+    expect(run.events.find((e) => e.type === 'warning' && /caller calls api/.test(String(e.message)))).toMatchObject({
+      service: 'api',
+      message: expect.stringMatching(/^caller calls api and is not known to pass the routing key on/),
+    });
+    const status = await devloop(dir, 'alice', ['status']);
+    expect(status.stdout).toMatch(/warning: caller calls api and is not known to pass the routing key on/);
     const vs = await readVs();
     expect(vs.spec.http.map((r) => r.name)).toEqual(['devloop-alice', 'main']);
     expect(vs.spec.http[0]).toMatchObject({ timeout: '7s', retries: { attempts: 2, perTryTimeout: '2s' }, route: [{ destination: { host: `api-alice.${baseline}.svc.cluster.local` } }] });
