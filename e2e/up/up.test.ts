@@ -113,7 +113,8 @@ describe('devloop up --once / status / down on the real cluster', () => {
       const run = await devloop(repo.dir, developer, ['up', '--once']);
       expect(run.code, explain(run)).toBe(1);
       expect(run.stdout).toMatch(
-        /pricing build failed at Step \d+\/\d+ : RUN cp prices\.csv \/prices\.csv \(services\/pricing\/Dockerfile:7\): The command .* returned a non-zero code: 1/,
+        // BuildKit names the stage and step ("[build 6/7]"); the classic builder, where it is the fallback, "Step 6/7 :".
+        /pricing build failed at (\[\S+ \d+\/\d+\]|Step \d+\/\d+ :) RUN cp prices\.csv \/prices\.csv \(services\/pricing\/Dockerfile:7\): (executor failed running .*: exit code: 1|The command .* returned a non-zero code: 1)/,
       );
       expect(run.stdout).toMatch(/pricing \| cp: cannot stat 'prices\.csv'/);
       expect(await askPods(namespace, 'pricing')).toEqual([`pricing 12.34 ${currency}`]);
