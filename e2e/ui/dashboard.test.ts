@@ -52,8 +52,12 @@ describe('devloop up dashboard in a terminal', () => {
     await term!.waitFor(/─ keys ─[\s\S]*r\s+rebuild and redeploy the selected service/, 'the help overlay');
     term!.keys('Escape');
     await term!.waitFor(/─ logs · all services ─/, 'the help closed');
+    // s swaps the selected service to this machine (the agent image is built on first use), and s restores it.
     term!.keys('s');
-    await term!.waitFor(/swap web: swap is not available yet/, 'swap saying it is not available');
+    // The row (cut to the 80-column state cell) and the log line saying where to.
+    await term!.waitFor(/web\s+swapped → 127\.0\.0\.1:[\s\S]*web\s+│ swapped → 127\.0\.0\.1:8080 \(agent/, 'web swapped to this machine', 240_000);
+    term!.keys('s');
+    await term!.waitFor(/web\s+ready/, 'web restored', 60_000);
   });
 
   it('rebuilds and redeploys the selected service on r', async () => {
