@@ -120,8 +120,10 @@ function generate(binary: string): void {
   const services: string[] = [];
   for (let i = 1; i <= SERVICES; i++) {
     const svc = name(i);
-    // CHANGE, once a change writes it, is part of the image (the version follows what the Dockerfile reads).
-    write(`services/${svc}/Dockerfile`, 'FROM gcr.io/distroless/static-debian12:nonroot\nCOPY whoami CHANG[E] /\nENTRYPOINT ["/whoami"]\nCMD ["serve"]\n');
+    // A change is a line added to CHANGE, a file of its own layer (as application code sits on its dependencies'):
+    // the version follows what the Dockerfile reads, and the new layer is small.
+    write(`services/${svc}/Dockerfile`, 'FROM gcr.io/distroless/static-debian12:nonroot\nCOPY whoami /\nCOPY CHANGE /\nENTRYPOINT ["/whoami"]\nCMD ["serve"]\n');
+    write(`services/${svc}/CHANGE`, 'baseline\n');
     copyFileSync(binary, path.join(dir, `services/${svc}/whoami`));
     write(`services/${svc}/.dockerignore`, 'k8s\n');
     write(`services/${svc}/k8s/app.yaml`, manifest(svc));

@@ -20,7 +20,8 @@ describe('devloop swap (global)', () => {
   it('carries HTTP and gRPC from a pod in the cluster to local servers, and Ctrl-C restores the exact Service with the pods untouched', async () => {
     const podsBefore = await userPods(fx.namespace);
     const specsBefore = await userSpecs(fx.namespace);
-    expect(await httpFromCluster(fx.namespace, 'http://web/')).toMatch(/^cluster web-/);
+    // A Service just created: the data plane may take a moment to program it.
+    expect(await answerSoon(fx.namespace, 'http://web/', /^cluster web-/, undefined, 30_000)).toMatch(/^cluster web-/);
 
     const http = await localHttp(18180);
     const grpc = await localGrpc(18190);
