@@ -352,7 +352,7 @@ describe('KeyedProxy, HTTP/2 with prior knowledge (gRPC)', () => {
     const counter = { dials: 0 };
     const { port } = await startProxy(dialLoopback(await grpcLikeServer(seen), counter));
     const client = http2.connect(`http://127.0.0.1:${port}`);
-    cleanups.push(() => void client.close());
+    cleanups.push(() => { client.close(); });
 
     const answers = await Promise.all(['one', 'two', 'three'].map((p) => call(client, '/pkg.Svc/Echo', p, { baggage: 'devloop-route=bob,k=v' })));
     for (const [i, p] of ['one', 'two', 'three'].entries()) {
@@ -375,7 +375,7 @@ describe('KeyedProxy, HTTP/2 with prior knowledge (gRPC)', () => {
     const seen: http2.IncomingHttpHeaders[] = [];
     const { port } = await startProxy(dialLoopback(await grpcLikeServer(seen)));
     const client = http2.connect(`http://127.0.0.1:${port}`);
-    cleanups.push(() => void client.close());
+    cleanups.push(() => { client.close(); });
     const answer = await call(client, '/pkg.Svc/Fail', 'x');
     expect(answer.headers).toMatchObject({ ':status': 200, 'grpc-status': '5', 'grpc-message': 'not found' });
     expect(answer.trailers).toBeUndefined();
@@ -390,7 +390,7 @@ describe('KeyedProxy, HTTP/2 with prior knowledge (gRPC)', () => {
     });
     const { port } = await startProxy(dialLoopback(await listening(server as unknown as net.Server)));
     const client = http2.connect(`http://127.0.0.1:${port}`);
-    cleanups.push(() => void client.close());
+    cleanups.push(() => { client.close(); });
     const stream = client.request({ ':path': '/' });
     const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
     let body = '';
@@ -404,7 +404,7 @@ describe('KeyedProxy, HTTP/2 with prior knowledge (gRPC)', () => {
     const events: KeyedProxyEvent[] = [];
     const { port } = await startProxy(() => Promise.reject(new Error('cannot reach orders: no ready pod')), events);
     const client = http2.connect(`http://127.0.0.1:${port}`);
-    cleanups.push(() => void client.close());
+    cleanups.push(() => { client.close(); });
     const answer = await call(client, '/pkg.Svc/Echo', 'x');
     expect(answer.headers[':status']).toBe(502);
     expect(answer.body.toString()).toBe('devloop: cannot reach orders: no ready pod\n');
@@ -481,7 +481,7 @@ describe('KeyedProxy, WebSocket and other upgrades', () => {
     });
     const { port } = await startProxy(dialLoopback(await listening(upstream)));
     const client = net.connect(port, '127.0.0.1');
-    cleanups.push(() => void client.destroy());
+    cleanups.push(() => { client.destroy(); });
     await once(client, 'connect');
     client.write('GET /tunnel HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: custom\r\nBaggage: devloop-route=bob\r\n\r\nearly');
     let text = '';
@@ -504,7 +504,7 @@ describe('KeyedProxy, WebSocket and other upgrades', () => {
     };
     const { port } = await startProxy(dial, events);
     const client = net.connect(port, '127.0.0.1');
-    cleanups.push(() => void client.destroy());
+    cleanups.push(() => { client.destroy(); });
     client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     let text = '';
     for await (const c of client) text += String(c);
@@ -517,7 +517,7 @@ describe('KeyedProxy, WebSocket and other upgrades', () => {
     const events: KeyedProxyEvent[] = [];
     const { port } = await startProxy(() => Promise.reject(new Error('cannot reach web: no ready pod')), events);
     const client = net.connect(port, '127.0.0.1');
-    cleanups.push(() => void client.destroy());
+    cleanups.push(() => { client.destroy(); });
     client.end('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
     let text = '';
     for await (const c of client) text += String(c);
