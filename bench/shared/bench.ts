@@ -16,25 +16,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchArgs, cli, commitAll, fmt, infraEnv, median, repoRoot, timed as timedIn, writeUnder } from '../lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-};
+const { opt, flag } = benchArgs(import.meta.filename);
 const SERVICES = Number(opt('--services', '30'));
 const runs = Number(opt('--runs', '3'));
 const dir = path.resolve(opt('--dir', '/tmp/devloop-bench-shared'));
-const keep = args.includes('--keep');
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cli = path.join(repoRoot, 'bin/devloop.js');
-
-const infra: Record<string, string> = {};
-for (const line of execFileSync('bash', [path.join(repoRoot, 'e2e/infra/infra.sh'), 'env'], { encoding: 'utf8' }).split('\n')) {
-  const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-  // PATH's `$PATH` tail stands for this process's own PATH.
-  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2').replace('$PATH', process.env.PATH ?? '');
-}
+const keep = flag('--keep');
+const infra = infraEnv();
 const istiod = infra.DEVLOOP_ISTIOD;
 if (!istiod) throw new Error('DEVLOOP_ISTIOD is not set by `infra.sh env`: istiod is not up (run npm run infra:up)');
 const project = 'benchshared';
@@ -45,11 +34,7 @@ const env = { ...process.env, ...infra, NO_COLOR: '1', DOCKER_BUILDKIT: '0' };
 
 const name = (i: number) => `svc-${String(i).padStart(2, '0')}`;
 
-function write(rel: string, text: string): void {
-  const abs = path.join(dir, rel);
-  mkdirSync(path.dirname(abs), { recursive: true });
-  writeFileSync(abs, text);
-}
+const write = (rel: string, text: string) => writeUnder(dir, rel, text);
 
 /** The whoami test service (answers gRPC calls with its pod name), built for this host once. */
 function whoami(): string {
@@ -130,25 +115,10 @@ function generate(binary: string): void {
     services.push(`  - name: ${svc}\n    path: services/${svc}\n    manifests: services/${svc}/k8s\n    image: ${project}/${svc}`);
   }
   write('devloop.yaml', `version: 1\nname: ${project}\nshared:\n  baseline: ${baseline}\nservices:\n${services.join('\n')}\n`);
-  execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir });
-  execFileSync('git', ['add', '-A'], { cwd: dir });
-  execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@devloop.invalid', 'commit', '-qm', 'bench'], { cwd: dir });
+  commitAll(dir);
 }
 
-function timed(cmd: string, argv: string[], extra: Record<string, string> = {}): { ms: number; stdout: string } {
-  const t0 = performance.now();
-  const r = spawnSync(cmd, argv, { cwd: dir, env: { ...env, ...extra }, encoding: 'utf8', maxBuffer: 1 << 26 });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
-  return { ms, stdout: r.stdout };
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const timed = (cmd: string, argv: string[], extra: Record<string, string> = {}) => timedIn(cmd, argv, { cwd: dir, env: { ...env, ...extra } });
 const kubectl = (...argv: string[]) => spawnSync('kubectl', argv, { env, encoding: 'utf8' });
 
 /** Every object in the namespace carrying devloop's developer label `dev`, plus routes naming `dev`. */
