@@ -197,7 +197,7 @@ describe('HTTP/1.1 from Node http.request', () => {
   it('counts an upgrade to h2c as one request, not the HTTP/2 requests that follow it', async () => {
     let served = 0;
     const h2 = http2.createServer();
-    h2.on('stream', (stream) => {
+    h2.on('stream', (stream: http2.ServerHttp2Stream) => {
       served++;
       stream.respond({ ':status': 200 });
       stream.end();
@@ -253,7 +253,7 @@ describe('HTTP/2 with prior knowledge from Node http2.connect', () => {
   it('counts each stream once: concurrent GETs, a POST, trailers, a header block in CONTINUATION frames', async () => {
     let served = 0;
     const server = http2.createServer({ settings: { maxHeaderListSize: 256 * 1024 } });
-    server.on('stream', (stream) => {
+    server.on('stream', (stream: http2.ServerHttp2Stream) => {
       stream.resume();
       stream.on('end', () => {
         served++;
