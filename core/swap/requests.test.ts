@@ -69,7 +69,7 @@ function expectEverySplit(bytes: Buffer, expected: Counted): void {
   for (const [how, chunks] of splits(bytes)) expect(count(chunks), how).toEqual(expected);
 }
 
-const closers: (() => Promise<void>)[] = [];
+const closers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
 });
@@ -81,7 +81,8 @@ async function listen(server: net.Server): Promise<number> {
     () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        if ('closeAllConnections' in server && typeof server.closeAllConnections === 'function') server.closeAllConnections();
+        // An http.Server would wait for its kept-alive connections.
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       }),
   );
   return (server.address() as AddressInfo).port;
@@ -102,7 +103,7 @@ async function recordingRelay(port: number): Promise<{ port: number; captured: (
     upstream.on('error', () => client.destroy());
   });
   const relayPort = await listen(relay);
-  closers.push(async () => {
+  closers.push(() => {
     for (const socket of sockets) socket.destroy();
   });
   return {

@@ -74,6 +74,7 @@ const FRAMING_HEADERS: Record<string, FramingField | 'upgrade'> = {
   connection: 'connection',
   upgrade: 'upgrade',
 };
+const FRAMING_NAME_LENGTHS = new Set(Object.keys(FRAMING_HEADERS).map((name) => name.length));
 
 export class RequestCounter {
   private currentProtocol: RequestProtocol = 'unknown';
@@ -330,53 +331,60 @@ export class RequestCounter {
       this.partialLineBytes += rest.length;
       return end;
     }
-    let line = chunk.subarray(at, lf);
+    let line = chunk;
+    let from = at;
+    let to = lf;
     if (this.partialLineBytes > 0) {
-      line = Buffer.concat([...this.partialLine, line]);
+      line = Buffer.concat([...this.partialLine, chunk.subarray(at, lf)]);
       this.partialLine = [];
       this.partialLineBytes = 0;
+      from = 0;
+      to = line.length;
     }
-    if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
-    this.onLine(line);
+    if (to > from && line[to - 1] === CR) to--;
+    this.onLine(line, from, to);
     return end;
   }
 
-  private onLine(line: Buffer): void {
+  /** The line is `buffer[from, to)`, without its CRLF: lines are read in place, not sliced. */
+  private onLine(buffer: Buffer, from: number, to: number): void {
     switch (this.phase) {
       case Phase.HEADER_LINE:
-        if (line.length === 0) this.endOfHead();
-        else this.onHeader(line);
+        if (to === from) this.endOfHead();
+        else this.onHeader(buffer, from, to);
         return;
       case Phase.CHUNK_SIZE:
-        this.onChunkSize(line.toString('latin1'));
+        this.onChunkSize(buffer.toString('latin1', from, to));
         return;
       case Phase.CHUNK_END:
-        if (line.length === 0) this.startSection(Phase.CHUNK_SIZE);
+        if (to === from) this.startSection(Phase.CHUNK_SIZE);
         else this.stop();
         return;
       case Phase.TRAILER:
-        if (line.length === 0) this.startRequest();
+        if (to === from) this.startRequest();
         return;
     }
   }
 
-  private onHeader(line: Buffer): void {
-    if (line[0] === SP || line[0] === HT) {
+  private onHeader(buffer: Buffer, from: number, to: number): void {
+    if (buffer[from] === SP || buffer[from] === HT) {
       // obs-fold (RFC 9112 §5.2): the line continues the previous field's value.
-      if (this.lastField) this.fields[this.lastField] += ' ' + line.toString('latin1').trim();
+      if (this.lastField) this.fields[this.lastField] += ' ' + buffer.toString('latin1', from, to).trim();
       return;
     }
-    const colon = line.indexOf(0x3a);
-    if (colon <= 0) return this.stop();
-    for (let i = 0; i < colon; i++) if (!TCHAR[line[i]!]) return this.stop();
-    const field = FRAMING_HEADERS[line.toString('latin1', 0, colon).toLowerCase()];
+    let colon = from;
+    while (colon < to && TCHAR[buffer[colon]!]) colon++;
+    if (colon === from || colon === to || buffer[colon] !== 0x3a) return this.stop();
     this.lastField = undefined;
+    // Most headers are none of the four: their names are not even decoded.
+    if (!FRAMING_NAME_LENGTHS.has(colon - from)) return;
+    const field = FRAMING_HEADERS[buffer.toString('latin1', from, colon).toLowerCase()];
     if (field === undefined) return;
     if (field === 'upgrade') {
       this.fields.upgrade = true;
       return;
     }
-    const value = line.toString('latin1', colon + 1).trim();
+    const value = buffer.toString('latin1', colon + 1, to).trim();
     const previous = this.fields[field];
     this.fields[field] = previous === undefined ? value : `${previous},${value}`;
     this.lastField = field;
