@@ -201,6 +201,8 @@ export class SwapSession {
   private lastRefusedReport = 0;
   private reportedConnections = 0;
   private connectionsBefore = 0;
+  private requestsBefore = 0;
+  private reportedRequests = 0;
 
   private constructor(
     private readonly ctx: SwapContext,
@@ -221,6 +223,13 @@ export class SwapSession {
   get connections(): number {
     let n = this.connectionsBefore;
     for (const t of this.tunnels.values()) n += t.connections;
+    return n;
+  }
+
+  /** Requests carried through the tunnel since the swap began (HTTP/1.x requests, HTTP/2 streams; one per connection of any other protocol). */
+  get requests(): number {
+    let n = this.requestsBefore;
+    for (const t of this.tunnels.values()) n += t.requests;
     return n;
   }
 
@@ -535,6 +544,7 @@ export class SwapSession {
     if (!tunnel) return;
     tunnel.close();
     this.connectionsBefore += tunnel.connections;
+    this.requestsBefore += tunnel.requests;
     this.tunnels.delete(pod);
     this.tunnelLost.delete(pod);
   }
@@ -665,9 +675,11 @@ export class SwapSession {
 
   private reportTraffic(): void {
     const n = this.connections;
-    if (n !== this.reportedConnections) {
+    const requests = this.requests;
+    if (n !== this.reportedConnections || requests !== this.reportedRequests) {
       this.reportedConnections = n;
-      this.ctx.report({ type: 'swap.traffic', service: this.plan.serviceName, connections: n });
+      this.reportedRequests = requests;
+      this.ctx.report({ type: 'swap.traffic', service: this.plan.serviceName, connections: n, requests });
     }
   }
 
