@@ -330,40 +330,13 @@ export class SwapSession {
         // to a Service without them stalls the callers); everybody else's traffic is not touched.
         await session.waitForEndpoints(route.destination, 10_000);
         await ctx.personal!.route(route.virtualService, route.host, route.destination);
-        session.loops.push(session.renewRouteLoop(route));
+        session.loops.push(session.renewRouteLoop(route), session.superviseAgent());
+      } else {
+        // The switch: from now on the Service's traffic goes to the agent; the user's pods keep running untouched.
+        await session.switchSelector(plan.selector, agentSelector);
         session.loops.push(session.superviseAgent());
-        report({
-          type: 'swap.started',
-          service: plan.serviceName,
-          namespace,
-          mode,
-          ports: plan.ports.map((p) => ({ port: p.port, targetPort: p.targetPort, local: p.local, ...(p.name ? { name: p.name } : {}) })),
-          agent: pod,
-          leaseSeconds: LEASE_SECONDS,
-          routeKey: ctx.personal!.key,
-        });
-        return session;
+        await session.waitForEndpoints(plan.serviceName, 10_000, (pod) => pod.startsWith(`${name}-`));
       }
-      // The switch: from now on the Service's traffic goes to the agent; the user's pods keep running untouched.
-      try {
-        await kube.core.patchNamespacedService(
-          {
-            name: plan.serviceName,
-            namespace,
-            fieldManager: FIELD_MANAGER,
-            body: [
-              { op: 'test', path: '/spec/selector', value: plan.selector },
-              { op: 'replace', path: '/spec/selector', value: agentSelector },
-            ],
-          },
-          jsonPatchOptions(kube),
-        );
-      } catch (err) {
-        if (statusCode(err) === 422) throw new UserError(`Service ${plan.serviceName} changed while the swap was being set up`, { hint: 'run the swap again' });
-        throw kubeCallFailed(`pointing Service ${plan.serviceName} at the swap agent`, err);
-      }
-      session.loops.push(session.superviseAgent());
-      await session.waitForEndpoints(plan.serviceName, 10_000, (pod) => pod.startsWith(`${name}-`));
       report({
         type: 'swap.started',
         service: plan.serviceName,
@@ -372,11 +345,34 @@ export class SwapSession {
         ports: plan.ports.map((p) => ({ port: p.port, targetPort: p.targetPort, local: p.local, ...(p.name ? { name: p.name } : {}) })),
         agent: pod,
         leaseSeconds: LEASE_SECONDS,
+        ...(route ? { routeKey: ctx.personal!.key } : {}),
       });
       return session;
     } catch (err) {
       await session.teardown().catch(() => undefined); // The original error is the one to report.
       throw err;
+    }
+  }
+
+  /** Points the Service at the agents, only while its selector is still the one planned (a JSON Patch `test`). */
+  private async switchSelector(selector: Record<string, string>, agentSelector: Record<string, string>): Promise<void> {
+    const { kube, namespace } = this.ctx;
+    try {
+      await kube.core.patchNamespacedService(
+        {
+          name: this.plan.serviceName,
+          namespace,
+          fieldManager: FIELD_MANAGER,
+          body: [
+            { op: 'test', path: '/spec/selector', value: selector },
+            { op: 'replace', path: '/spec/selector', value: agentSelector },
+          ],
+        },
+        jsonPatchOptions(kube),
+      );
+    } catch (err) {
+      if (statusCode(err) === 422) throw new UserError(`Service ${this.plan.serviceName} changed while the swap was being set up`, { hint: 'run the swap again' });
+      throw kubeCallFailed(`pointing Service ${this.plan.serviceName} at the swap agent`, err);
     }
   }
 
