@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -221,9 +220,20 @@ function grpcChannel(stream: http2.ServerHttp2Stream): PacketChannel {
   return {
     async send(packet) {
       if (stream.destroyed || stream.closed) throw new Error('the daemon closed the transfer');
-      if (!stream.write(frame(encodePacket(packet)))) {
-        await Promise.race([once(stream, 'drain'), once(stream, 'close').then(() => Promise.reject(new Error('the daemon closed the transfer')))]);
-      }
+      if (stream.write(frame(encodePacket(packet)))) return;
+      // Flow control: wait until HTTP/2 lets more through, or the call ends.
+      await new Promise<void>((resolve, reject) => {
+        const settle = (closed: boolean) => {
+          stream.off('drain', onDrain);
+          stream.off('close', onClose);
+          if (closed) reject(new Error('the daemon closed the transfer'));
+          else resolve();
+        };
+        const onDrain = () => settle(false);
+        const onClose = () => settle(true);
+        stream.on('drain', onDrain);
+        stream.on('close', onClose);
+      });
     },
     async *receive() {
       // Read through events, not the stream's own iterator: leaving that early destroys the stream (RST_STREAM),
