@@ -83,57 +83,61 @@ export async function openBuildSession(
       ownExcludes: await readDockerignore(contextDir, dockerfile),
     }))());
 
+  /** One gRPC call: its answer, then its status in the trailers. */
+  const serve = async (stream: http2.ServerHttp2Stream, method: string, metadata: Map<string, string[]>): Promise<void> => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    let status = GRPC_OK;
+    let message = '';
+    try {
+      if (method === HEALTH_CHECK) {
+        stream.write(frame(SERVING));
+      } else if (method === DIFF_COPY) {
+        const dir = metadata.get('dir-name')?.[0] ?? '';
+        if (!(DIRS as readonly string[]).includes(dir)) {
+          status = GRPC_NOT_FOUND;
+          message = `no access allowed to dir "${dir}"`;
+        } else {
+          const { files, ownExcludes } = await contextFiles();
+          const request = {
+            includePatterns: metadata.get('include-patterns') ?? [],
+            excludePatterns: metadata.get('exclude-patterns') ?? [],
+            followPaths: metadata.get('followpaths') ?? [],
+            overrideExcludes: metadata.get('override-excludes')?.[0] === 'true',
+          };
+          const report = await sendDiffCopy(grpcChannel(stream), dir, selectForTransfer(contextDir, files, request, ownExcludes));
+          transfers.push(report);
+          onTransfer?.(report);
+        }
+      } else {
+        status = GRPC_UNIMPLEMENTED;
+        message = `unknown method ${method}`;
+      }
+    } catch (err) {
+      failure ??= err as Error;
+      status = GRPC_UNKNOWN;
+      message = (err as Error).message;
+    }
+    if (stream.destroyed || stream.closed) return;
+    stream.once('wantTrailers', () => {
+      stream.sendTrailers({ 'grpc-status': String(status), ...(message ? { 'grpc-message': encodeURIComponent(message) } : {}) });
+    });
+    stream.end();
+  };
+
   const server = http2.createServer();
   server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
-    const method = String(headers[':path'] ?? '');
-    const metadata = metadataOf(rawHeaders);
-    const call = (async () => {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      let status = GRPC_OK;
-      let message = '';
-      try {
-        if (method === HEALTH_CHECK) {
-          stream.write(frame(SERVING));
-        } else if (method === DIFF_COPY) {
-          const dir = metadata.get('dir-name')?.[0] ?? '';
-          if (!(DIRS as readonly string[]).includes(dir)) {
-            status = GRPC_NOT_FOUND;
-            message = `no access allowed to dir "${dir}"`;
-          } else {
-            const { files, ownExcludes } = await contextFiles();
-            const entries = selectForTransfer(
-              contextDir,
-              files,
-              {
-                includePatterns: metadata.get('include-patterns') ?? [],
-                excludePatterns: metadata.get('exclude-patterns') ?? [],
-                followPaths: metadata.get('followpaths') ?? [],
-                overrideExcludes: metadata.get('override-excludes')?.[0] === 'true',
-              },
-              ownExcludes,
-            );
-            const report = await sendDiffCopy(grpcChannel(stream), dir, entries);
-            transfers.push(report);
-            onTransfer?.(report);
-          }
-        } else {
-          status = GRPC_UNIMPLEMENTED;
-          message = `unknown method ${method}`;
-        }
-      } catch (err) {
-        failure ??= err as Error;
-        status = GRPC_UNKNOWN;
-        message = (err as Error).message;
-      }
-      if (stream.destroyed || stream.closed) return;
-      stream.once('wantTrailers', () => {
-        stream.sendTrailers({ 'grpc-status': String(status), ...(message ? { 'grpc-message': encodeURIComponent(message) } : {}) });
-      });
-      stream.end();
-    })();
+    // A call the daemon resets (it cancelled the build) ends here; a transfer it cut short reports that itself.
+    stream.on('error', () => undefined);
+    const call = serve(stream, String(headers[':path'] ?? ''), metadataOf(rawHeaders)).catch((err: unknown) => {
+      // Answering failed (the daemon left): the build, which owns the session, reports how it ended.
+      failure ??= err as Error;
+    });
     calls.add(call);
     void call.finally(() => calls.delete(call));
   });
+  // The connection's own failures end the session; the build that uses it sees them as the daemon's.
+  server.on('sessionError', () => undefined);
+  socket.on('error', () => undefined);
   // The daemon dials HTTP/2 over the upgraded connection: it is served like an accepted one.
   server.emit('connection', socket);
 
