@@ -278,6 +278,7 @@ export class TransferFailed extends Error {
 }
 
 const DATA_CHUNK = 32 * 1024;
+const STAT_BATCH = 64;
 
 /**
  * Sends `entries` over one DiffCopy call: their STATs, then each file the daemon requests, until both sides FIN.
@@ -303,20 +304,25 @@ export async function sendDiffCopy(channel: PacketChannel, dir: string, entries:
     await channel.send({ type: PacketType.DATA, ID: id });
   };
 
+  const statOf = async (entry: ContextFile) => {
+    try {
+      const st = await lstat(entry.abs, { bigint: true });
+      return { st, linkname: st.isSymbolicLink() ? await readlink(entry.abs) : '' };
+    } catch (err) {
+      throw new TransferFailed(entry.name, err);
+    }
+  };
   const sendStats = async () => {
     let id = 0;
-    for (const entry of entries) {
-      let st: BigIntStats;
-      let linkname = '';
-      try {
-        st = await lstat(entry.abs, { bigint: true });
-        if (st.isSymbolicLink()) linkname = await readlink(entry.abs);
-      } catch (err) {
-        throw new TransferFailed(entry.name, err);
+    // Stat'ed a batch at a time, and sent a batch at a time (the channel puts what is sent at once in one write).
+    for (let start = 0; start < entries.length; start += STAT_BATCH) {
+      const batch = entries.slice(start, start + STAT_BATCH);
+      const stats = await Promise.all(batch.map(statOf));
+      for (const [i, { st, linkname }] of stats.entries()) {
+        if (st.isFile()) files.set(id, batch[i]!);
+        id++;
+        await channel.send({ type: PacketType.STAT, stat: wireStat(batch[i]!.name, st, linkname) });
       }
-      if (st.isFile()) files.set(id, entry);
-      id++;
-      await channel.send({ type: PacketType.STAT, stat: wireStat(entry.name, st, linkname) });
     }
     report.offered = id;
     // The end of the list: a STAT packet without a stat.

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage, type BuildProgress, type BuildRequest } from './build.js';
+import { ContextChanged } from './failures.js';
 import { DockerBuilder } from './builder.js';
 import { dockerClient } from './docker.js';
 import type { TransferReport } from './filesync.js';
@@ -101,6 +102,14 @@ describe('BuildKit builds through a session', () => {
     expect(fromSession).not.toContain('secret.txt');
     expect(fromSession).not.toContain('drop.txt');
     expect(fromSession).toContain('./logs directory 755');
+  });
+
+  it('fails as ContextChanged when the context is gone by the time the daemon asks for it, as the tar does', async () => {
+    const gone = await mkdtemp(path.join(os.tmpdir(), 'devloop-session-gone-'));
+    await rm(gone, { recursive: true });
+    const err = await buildImage(docker, { ...request(tags.session), contextDir: gone }, () => {}, 'buildkit', 'session').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ContextChanged);
+    expect((err as ContextChanged).file).toBe('.');
   });
 
   it('is how DockerBuilder sends contexts to BuildKit, with nothing to report', async () => {

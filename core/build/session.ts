@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { listContext, readDockerignore } from './context.js';
-import { encodePacket, selectForTransfer, sendDiffCopy, withLinkTargets, type PacketChannel, type TransferEntry, type TransferReport } from './filesync.js';
+import { encodePacket, selectForTransfer, sendDiffCopy, TransferFailed, withLinkTargets, type PacketChannel, type TransferEntry, type TransferReport } from './filesync.js';
 
 /**
  * A BuildKit session with the engine (POST /session, upgraded to HTTP/2 on the same connection): the daemon is the
@@ -78,10 +78,17 @@ export async function openBuildSession(
   // The context as listed once for the session: both directories are served from it.
   let listing: Promise<{ files: TransferEntry[]; ownExcludes: string[] }> | undefined;
   const contextFiles = () =>
-    (listing ??= (async () => ({
-      files: await withLinkTargets(await listContext(contextDir, dockerfile)),
-      ownExcludes: await readDockerignore(contextDir, dockerfile),
-    }))());
+    (listing ??= (async () => {
+      try {
+        return {
+          files: await withLinkTargets(await listContext(contextDir, dockerfile)),
+          ownExcludes: await readDockerignore(contextDir, dockerfile),
+        };
+      } catch (err) {
+        // The context directory itself changed (gone, replaced): said as a transfer of it that failed.
+        throw new TransferFailed('.', err);
+      }
+    })());
 
   /** One gRPC call: its answer, then its status in the trailers. */
   const serve = async (stream: http2.ServerHttp2Stream, method: string, metadata: Map<string, string[]>): Promise<void> => {
@@ -221,9 +228,20 @@ function frame(message: Uint8Array): Buffer {
 
 /** A DiffCopy call's packets over its HTTP/2 stream, framed as gRPC messages. */
 function grpcChannel(stream: http2.ServerHttp2Stream): PacketChannel {
+  let corked = false;
   return {
     async send(packet) {
       if (stream.destroyed || stream.closed) throw new Error('the daemon closed the transfer');
+      // Messages sent one after the other without waiting on anything else (a batch of STATs) leave in one write,
+      // not one HTTP/2 frame each.
+      if (!corked) {
+        corked = true;
+        stream.cork();
+        process.nextTick(() => {
+          corked = false;
+          stream.uncork();
+        });
+      }
       if (stream.write(frame(encodePacket(packet)))) return;
       // Flow control: wait until HTTP/2 lets more through, or the call ends.
       await new Promise<void>((resolve, reject) => {
