@@ -104,6 +104,21 @@ describe('BuildKit builds through a session', () => {
     expect(fromSession).toContain('./logs directory 755');
   });
 
+  it('sends a file COPY names with a non-ASCII name (the daemon asks for it by that name)', async () => {
+    const other = await mkdtemp(path.join(os.tmpdir(), 'devloop-session-utf8-'));
+    try {
+      await writeFile(path.join(other, 'Dockerfile'), `FROM ${BASE}\nCOPY héllo-wörld.txt /x.txt\n`);
+      await writeFile(path.join(other, 'héllo-wörld.txt'), 'grüß dich');
+      await writeFile(path.join(other, 'unused.txt'), 'not asked for');
+      const sent: TransferReport[] = [];
+      await buildImage(docker, { ...request(tags.session, sent), contextDir: other }, () => {}, 'buildkit', 'session');
+      expect(sent.flatMap((r) => r.requested)).toContain('héllo-wörld.txt');
+      expect(await inImage(tags.session, 'cat /x.txt')).toBe('grüß dich');
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
   it('fails as ContextChanged when the context is gone by the time the daemon asks for it, as the tar does', async () => {
     const gone = await mkdtemp(path.join(os.tmpdir(), 'devloop-session-gone-'));
     await rm(gone, { recursive: true });

@@ -67,7 +67,8 @@ export async function openBuildSession(
   const id = randomUUID();
   const socket = await upgradeToSession(docker, {
     'X-Docker-Expose-Session-Uuid': id,
-    'X-Docker-Expose-Session-Name': path.basename(path.resolve(contextDir)),
+    // Only a label in the daemon's logs; a header value must be plain ASCII.
+    'X-Docker-Expose-Session-Name': path.basename(path.resolve(contextDir)).replace(/[^\x20-\x7e]/g, '_'),
     'X-Docker-Expose-Session-Sharedkey': sharedKeyFor(contextDir),
     'X-Docker-Expose-Session-Grpc-Method': [DIFF_COPY, HEALTH_CHECK],
   });
@@ -206,14 +207,17 @@ async function upgradeToSession(docker: Dockerode, headers: Record<string, strin
   });
 }
 
-/** gRPC metadata from raw HTTP/2 headers: a key sent several times keeps each value. */
+/**
+ * gRPC metadata from raw HTTP/2 headers: a key sent several times keeps each value. Values arrive as bytes read one
+ * character each; the daemon sends paths and patterns as UTF-8.
+ */
 function metadataOf(rawHeaders: string[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const key = rawHeaders[i]!.toLowerCase();
     if (key.startsWith(':')) continue;
     const values = out.get(key) ?? [];
-    values.push(rawHeaders[i + 1]!);
+    values.push(Buffer.from(rawHeaders[i + 1]!, 'latin1').toString('utf8'));
     out.set(key, values);
   }
   return out;
