@@ -56,6 +56,8 @@ describe('selectForTransfer', () => {
     expect(selectForTransfer(dir, files, { ...everything, followPaths: ['link'] }, []).map((f) => f.name)).toEqual(['link', 'sub', 'sub/deep', 'sub/deep/c.txt']);
     expect(selectForTransfer(dir, files, { ...everything, includePatterns: ['sub'] }, []).map((f) => f.name)).toEqual(['sub', 'sub/deep', 'sub/deep/c.txt']);
     expect(selectForTransfer(dir, files, { ...everything, includePatterns: ['*.txt'] }, []).map((f) => f.name)).toEqual(['a-b.txt', 'a.txt']);
+    // A directory .dockerignore leaves out, named by a pattern: what an exception keeps of it is sent.
+    expect(selectForTransfer(dir, files, { ...everything, includePatterns: ['logs'] }, ['logs']).map((f) => f.name)).toEqual(['logs', 'logs/keep.txt']);
   });
 
   it("applies the request's excludes only where the directory has none of its own, or when told to", async () => {

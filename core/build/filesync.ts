@@ -143,6 +143,11 @@ export interface TransferRequest {
  * negates), `\` escapes. An invalid pattern matches nothing.
  */
 export function goPathMatch(pattern: string, name: string): boolean {
+  return goPathPattern(pattern)?.test(name) ?? false;
+}
+
+/** The RegExp goPathMatch matches with; undefined for an invalid pattern. */
+function goPathPattern(pattern: string): RegExp | undefined {
   let re = '^';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
@@ -151,7 +156,7 @@ export function goPathMatch(pattern: string, name: string): boolean {
     else if (c === '\\') re += escapeRegExp(pattern[++i] ?? '\\');
     else if (c === '[') {
       const end = pattern.indexOf(']', i + 2);
-      if (end < 0) return false;
+      if (end < 0) return undefined;
       let body = pattern.slice(i + 1, end);
       const negated = body.startsWith('^');
       if (negated) body = body.slice(1);
@@ -160,10 +165,10 @@ export function goPathMatch(pattern: string, name: string): boolean {
     } else re += escapeRegExp(c);
   }
   try {
-    return new RegExp(`${re}$`, 's').test(name);
+    return new RegExp(`${re}$`, 's');
   } catch {
     // A malformed class: Go reports ErrBadPattern, which fsutil treats as no match.
-    return false;
+    return undefined;
   }
 }
 
@@ -195,13 +200,19 @@ export function selectForTransfer(root: string, files: TransferEntry[], request:
   const includes = request.includePatterns.map((p) => path.posix.normalize(p).replace(/^\/+|\/+$/g, ''));
   if (request.followPaths.length > 0) includes.push(...followLinks(request.followPaths, byName));
   if (request.includePatterns.length > 0 || request.followPaths.length > 0) {
-    const matchedDirs: string[] = [];
-    selected = files.filter((f) => {
-      if (matchedDirs.some((d) => f.name.startsWith(`${d}/`))) return true;
-      if (!includes.some((p) => goPathMatch(p, f.name))) return false;
-      if (f.kind === 'dir') matchedDirs.push(f.name);
-      return true;
-    });
+    const patterns = includes.flatMap((p) => goPathPattern(p) ?? []);
+    // A path is sent when a pattern matches it or one of its directories (which brings everything under it).
+    const matched = new Map<string, boolean>();
+    const matches = (name: string): boolean => {
+      let known = matched.get(name);
+      if (known === undefined) {
+        const slash = name.lastIndexOf('/');
+        known = patterns.some((re) => re.test(name)) || (slash > 0 && matches(name.slice(0, slash)));
+        matched.set(name, known);
+      }
+      return known;
+    };
+    selected = files.filter((f) => matches(f.name));
   }
   // fsutil applies the request's excludes only where the directory has none of its own, or when told to.
   if (request.excludePatterns.length > 0 && (request.overrideExcludes || ownExcludes.length === 0)) {
@@ -220,7 +231,9 @@ export function selectForTransfer(root: string, files: TransferEntry[], request:
       withParents.push(byName.get(parent) ?? { name: parent, abs: path.join(root, ...parent.split('/')), kind: 'dir' });
     }
   }
-  return withParents.sort((a, b) => comparePaths(a.name, b.name));
+  // Sorted by precomputed keys: the same order as comparePaths.
+  const keyed = withParents.map((f) => ({ f, key: Buffer.from(f.name.replaceAll('/', '\0')) }));
+  return keyed.sort((a, b) => Buffer.compare(a.key, b.key)).map(({ f }) => f);
 }
 
 /** fsutil's FollowLinks: each follow path, and the targets of the symlinks among them (inside the directory). */
