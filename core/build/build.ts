@@ -6,7 +6,9 @@ import { decodeBuildkitStatus, isBuildkitUnsupported, parseVertexName, withoutCa
 import { contextTarStream, dockerfileInContext } from './context.js';
 import { followProgress } from './docker.js';
 import { locateStep } from './dockerfile.js';
-import { BuildFailure } from './failures.js';
+import { BuildFailure, ContextChanged } from './failures.js';
+import { TransferFailed, type TransferReport } from './filesync.js';
+import { openBuildSession, SessionUnavailable, type BuildSession } from './session.js';
 
 export { BuildFailure } from './failures.js';
 
@@ -27,10 +29,33 @@ export interface BuildRequest {
   signal?: AbortSignal;
   /** "none": RUN steps have no network (an offline build that must stay offline). */
   network?: 'none';
+  /** Told of each directory a BuildKit session sent the daemon (which files it asked for, how many bytes). */
+  onContextSent?: (report: TransferReport) => void;
 }
 
 /** BuildKit (POST /build?version=2) or the classic builder. */
 export type BuilderKind = 'buildkit' | 'classic';
+
+/**
+ * How a BuildKit build gets its context: through a session, where the daemon asks only for the files that changed
+ * since the context's last build, or as a tar in the request body (the whole context, every time).
+ */
+export type ContextTransfer = 'session' | 'tar';
+
+/**
+ * A BuildKit build could not get its context through a session, before anything was built: the tar can carry it.
+ * `lasting` when the engine cannot open sessions at all (not worth asking again).
+ */
+export class SessionContextUnavailable extends Error {
+  constructor(
+    message: string,
+    readonly lasting: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'SessionContextUnavailable';
+  }
+}
 
 /** The engine refused a BuildKit build up front (it was started without it): the classic builder can take over. */
 export class BuildkitUnavailable extends Error {
@@ -55,6 +80,8 @@ interface BuildMessage {
   aux?: { ID?: string } | string;
 }
 
+/** Errors of a file that vanished while it was read for the context. */
+const VANISHED = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
 const STEP = /^Step (\d+)\/(\d+) : (.*)$/;
 const LAST_LINES = 10;
 /** The daemon colours a step's stderr; progress lines carry carriage returns. */
@@ -73,8 +100,10 @@ export async function buildImage(
   req: BuildRequest,
   onProgress: (p: BuildProgress) => void,
   builder: BuilderKind = 'classic',
+  transfer: ContextTransfer = 'tar',
 ): Promise<string> {
   const file = req.dockerfileLabel ?? path.join(path.basename(req.contextDir), req.dockerfile);
+  if (builder === 'buildkit' && transfer === 'session') return buildThroughSession(docker, req, file, onProgress);
   let dockerfileText: string | undefined;
   if (builder === 'classic') {
     dockerfileText = withoutCacheMounts(await readDockerfile(req));
@@ -83,24 +112,55 @@ export async function buildImage(
   const tar = contextTarStream(req.contextDir, req.dockerfile, dockerfileText);
   // The build owns the context's producer: it stops with the build, whatever the outcome.
   try {
-    return await runBuild(docker, req, builder, tar.stream, file, onProgress);
+    return await runBuild(docker, req, builder, { tar: tar.stream }, file, onProgress);
   } finally {
     await tar.close();
   }
 }
+
+/**
+ * A BuildKit build whose context the daemon fetches through a session: only the files that changed since the last
+ * build of the same context travel. Throws SessionContextUnavailable when no session can be had or the engine
+ * refuses a build from one, before anything was built.
+ */
+async function buildThroughSession(docker: Dockerode, req: BuildRequest, file: string, onProgress: (p: BuildProgress) => void): Promise<string> {
+  let session: BuildSession;
+  try {
+    session = await openBuildSession(docker, req.contextDir, req.dockerfile, req.onContextSent);
+  } catch (err) {
+    if (err instanceof SessionUnavailable) throw new SessionContextUnavailable(`the engine opened no session (${err.message})`, true, { cause: err });
+    throw err;
+  }
+  // The build owns the session: it ends with the build, whatever the outcome.
+  try {
+    return await runBuild(docker, req, 'buildkit', { session }, file, onProgress);
+  } finally {
+    await session.close();
+  }
+}
+
+/** Where a build's context comes from: a tar sent as the request body, or a session the daemon fetches it through. */
+type ContextSource = { tar: Readable } | { session: BuildSession };
 
 /** The build itself, once its context is being produced: starts it, follows its progress, names its failure. */
 async function runBuild(
   docker: Dockerode,
   req: BuildRequest,
   builder: BuilderKind,
-  context: Readable,
+  source: ContextSource,
   file: string,
   onProgress: (p: BuildProgress) => void,
 ): Promise<string> {
   // A context that fails while it is sent (a file vanished) is the reason the build failed, whatever the daemon says.
-  let contextError: Error | undefined;
-  context.on('error', (err: Error) => (contextError ??= err));
+  let tarError: Error | undefined;
+  if ('tar' in source) source.tar.on('error', (err: Error) => (tarError ??= err));
+  const contextError = (): Error | undefined => {
+    if ('tar' in source) return tarError;
+    const failure = source.session.failure;
+    return failure instanceof TransferFailed && VANISHED.has((failure.cause as NodeJS.ErrnoException).code ?? '')
+      ? new ContextChanged(failure.file, failure.cause)
+      : undefined;
+  };
   const options = {
     t: req.image,
     dockerfile: dockerfileInContext(req.contextDir, req.dockerfile).name,
@@ -113,18 +173,22 @@ async function runBuild(
   try {
     stream =
       builder === 'buildkit'
-        ? await startBuildkitBuild(docker, context, options, req.signal)
-        : await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+        ? await startBuildkitBuild(docker, source, options, req.signal)
+        : await docker.buildImage(('tar' in source ? source.tar : undefined) as unknown as NodeJS.ReadableStream, {
             ...options,
             rm: true,
             forcerm: true,
             ...(req.signal ? { abortSignal: req.signal } : {}),
           } as Dockerode.ImageBuildOptions);
   } catch (err) {
-    if (contextError) throw contextError;
+    const failure = contextError();
+    if (failure) throw failure;
     const message = refusalMessage(err);
     if (builder === 'buildkit' && isBuildkitUnsupported(message)) {
       throw new BuildkitUnavailable(message);
+    }
+    if ('session' in source && !req.signal?.aborted) {
+      throw new SessionContextUnavailable(`the engine refused a build from a session (${message})`, false, { cause: err });
     }
     // The daemon refused the build before any step: a Dockerfile it cannot parse, a context it cannot read. Both
     // are the user's to fix, so they are build failures that say where, not errors of devloop's.
@@ -132,9 +196,10 @@ async function runBuild(
   }
   const read = builder === 'buildkit' ? readBuildkitProgress : readClassicProgress;
   const outcome = await read(docker, stream, onProgress).catch((err: unknown) => {
-    throw contextError ?? err;
+    throw contextError() ?? err;
   });
-  if (contextError) throw contextError;
+  const failure = contextError();
+  if (failure) throw failure;
   if (outcome.error !== undefined) {
     if (!outcome.failedStep) {
       // Nothing ran: the frontend refused the Dockerfile (BuildKit reports a parse error in the stream).
@@ -170,13 +235,13 @@ interface BuildOutcome {
 }
 
 /**
- * POST /build?version=2 with the context as the request body. No session is attached: the daemon serves the body
- * to BuildKit as the context itself, base images come from the engine's image store, and nothing stays open once
- * the response ends. (dockerode's own version "2" path opens a session for registry credentials.)
+ * POST /build?version=2, with the context as the request body, or naming the session the daemon fetches the context
+ * (and the Dockerfile) through, with an empty body. Base images come from the engine's image store either way (the
+ * session serves no registry credentials). (dockerode's own version "2" path opens a session for credentials.)
  */
 function startBuildkitBuild(
   docker: Dockerode,
-  context: Readable,
+  source: ContextSource,
   options: Record<string, unknown>,
   signal: AbortSignal | undefined,
 ): Promise<NodeJS.ReadableStream> {
@@ -185,8 +250,9 @@ function startBuildkitBuild(
       {
         path: '/build?',
         method: 'POST',
-        file: context,
-        options: { ...options, version: '2' },
+        // An empty Buffer: no body (without one, docker-modem would send the options as JSON).
+        file: 'tar' in source ? source.tar : Buffer.alloc(0),
+        options: { ...options, version: '2', ...('session' in source ? { remote: 'client-session', session: source.session.id } : {}) },
         isStream: true,
         ...(signal ? { abortSignal: signal } : {}),
         statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error' },

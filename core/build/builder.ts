@@ -30,6 +30,8 @@ export class DockerBuilder implements ImageBuilder {
   private client: Dockerode | undefined;
   private choice: Promise<BuilderChoice> | undefined;
   private fallbackShown = false;
+  /** BuildKit builds fetch their context through a session until the engine shows it cannot open one. */
+  private contextSessions = true;
 
   /** `env` decides as the environment does (DOCKER_BUILDKIT=0 asks for the classic builder). */
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
@@ -81,12 +83,23 @@ export class DockerBuilder implements ImageBuilder {
 
   async build(req: BuildRequest, onProgress: (p: BuildProgress) => void): Promise<void> {
     // The build's modules (tar streams, .dockerignore rules) are loaded only when something is built.
-    const { buildImage, BuildkitUnavailable } = await import('./build.js');
+    const { buildImage, BuildkitUnavailable, SessionContextUnavailable } = await import('./build.js');
     const docker = await this.docker();
     let choice = await this.builderChoice(docker);
     if (choice.kind === 'buildkit') {
       try {
-        await buildImage(docker, req, onProgress, 'buildkit');
+        if (this.contextSessions) {
+          try {
+            await buildImage(docker, req, onProgress, 'buildkit', 'session');
+            return;
+          } catch (err) {
+            if (!(err instanceof SessionContextUnavailable)) throw err;
+            // The whole context goes as a tar instead: this build, or (the engine has no sessions) every build.
+            if (err.lasting) this.contextSessions = false;
+            onProgress({ kind: 'notice', message: `sending the whole build context${err.lasting ? '' : ' for this build'}: ${err.message}` });
+          }
+        }
+        await buildImage(docker, req, onProgress, 'buildkit', 'tar');
         return;
       } catch (err) {
         if (!(err instanceof BuildkitUnavailable)) throw err;

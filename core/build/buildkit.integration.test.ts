@@ -7,8 +7,8 @@ import { buildImage, BuildFailure, type BuildProgress, type BuildRequest } from 
 import { DockerBuilder } from './builder.js';
 import { dockerClient } from './docker.js';
 
-// Builds through BuildKit on the real engine (POST /build?version=2 with a tar body, base images from the local
-// store), and the classic builder as the fallback.
+// Builds through BuildKit on the real engine (POST /build?version=2 with a tar body or from a session, base images
+// from the local store), and the classic builder as the fallback.
 const docker = await dockerClient();
 const run = `${process.pid}-${Date.now().toString(36)}`;
 const tag = `dl-bk-test/buildkit:${process.pid}`;
@@ -84,10 +84,13 @@ describe('DockerBuilder on an engine that serves BuildKit', () => {
     // BuildKit's steps, without the builder's own work ("[internal] load …") and without API labels as a step.
     expect([...new Set(progress.flatMap((p) => (p.kind === 'step' ? [p.instruction.split(' ')[0]] : [])))]).toEqual(['FROM', 'RUN', 'COPY']);
   });
+});
 
+// Either way of sending the context: a tar in the request body, or a session the daemon fetches it through.
+describe.each(['tar', 'session'] as const)('a BuildKit build with its context sent as %s', (transfer) => {
   it('names a failing step with its Dockerfile line and keeps its output', async () => {
     await writeFile(path.join(dir, 'Dockerfile'), `FROM debian:bookworm-slim AS build\n\n# fails\nRUN echo about-to-fail-${run} && \\\n    exit 3\nFROM scratch\nCOPY --from=build /etc/hostname /x\n`);
-    const err = await buildImage(docker, request(), () => {}, 'buildkit').catch((e: unknown) => e);
+    const err = await buildImage(docker, request(), () => {}, 'buildkit', transfer).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BuildFailure);
     const failure = err as BuildFailure;
     expect(failure.step).toBe(`[build 2/2] RUN echo about-to-fail-${run} &&     exit 3 (svc/Dockerfile:4)`);
@@ -97,7 +100,7 @@ describe('DockerBuilder on an engine that serves BuildKit', () => {
 
   it('reports a Dockerfile BuildKit cannot parse as a build failure at its line', async () => {
     await writeFile(path.join(dir, 'Dockerfile'), 'FROM scratch\n\nFORM scratch\n');
-    const err = await buildImage(docker, request(), () => {}, 'buildkit').catch((e: unknown) => e);
+    const err = await buildImage(docker, request(), () => {}, 'buildkit', transfer).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BuildFailure);
     expect((err as BuildFailure).step).toBe('svc/Dockerfile:3');
     expect((err as BuildFailure).message).toMatch(/unknown instruction: FORM/i);
@@ -109,7 +112,7 @@ describe('DockerBuilder on an engine that serves BuildKit', () => {
     await mkdir(path.join(dir, 'build'), { recursive: true });
     await writeFile(path.join(dir, 'ctx', 'x.txt'), `x-${run}`);
     await writeFile(path.join(dir, 'build', 'Dockerfile'), 'FROM scratch AS dev\nCOPY x.txt /x.txt\nFROM scratch AS runtime\nCOPY x.txt /y.txt\n');
-    await buildImage(docker, request({ contextDir: path.join(dir, 'ctx'), dockerfile: '../build/Dockerfile', target: 'dev' }), () => {}, 'buildkit');
+    await buildImage(docker, request({ contextDir: path.join(dir, 'ctx'), dockerfile: '../build/Dockerfile', target: 'dev' }), () => {}, 'buildkit', transfer);
     expect(await fileInImage(tag, '/x.txt')).toBe(`x-${run}`);
   });
 
@@ -124,6 +127,7 @@ describe('DockerBuilder on an engine that serves BuildKit', () => {
         if (p.kind === 'log' && p.line.startsWith('started-')) controller.abort();
       },
       'buildkit',
+      transfer,
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(Date.now() - t0).toBeLessThan(50_000);
