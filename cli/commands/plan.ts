@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { noServices } from '../../core/config/discover.js';
-import { findProjectRoot, loadProject } from '../../core/config/load.js';
-import { computePlan, startPlanRead, type Plan } from '../../core/changes/plan.js';
-import { gitTimings } from '../../core/workspace/git.js';
+import { findProjectRoot } from '../../core/config/root.js';
+import type { ProjectConfig } from '../../core/config/types.js';
+import type { Plan } from '../../core/changes/plan.js';
+import { TreeProbe } from '../../core/changes/tree-cache.js';
+import { gitTimings } from '../../core/workspace/git-exec.js';
 import { workDir } from '../main.js';
 
 export function register(program: Command): void {
@@ -14,12 +15,12 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (opts: { base?: string; json?: boolean }) => {
       const dir = path.resolve(workDir(program));
-      // Start git while devloop.yaml is parsed and checked; both take a while in a large monorepo.
+      // Start git while devloop.yaml is parsed and checked; both take a while in a large monorepo. With a
+      // devloop.yaml, an unchanged tree is answered from the tree cache (core/changes/tree-cache.ts).
       const found = await findProjectRoot(dir).catch(() => ({ kind: 'none' as const }));
-      const root = found.kind === 'file' ? path.dirname(found.file) : found.kind === 'git' ? found.dir : null;
-      const repoRead = root === null ? undefined : startPlanRead(root);
-      const project = await loadProject(dir);
-      const plan = await computePlan(project, { ...(opts.base === undefined ? {} : { base: opts.base }), ...(repoRead ? { repoRead } : {}) });
+      const probe = found.kind === 'file' ? new TreeProbe(path.dirname(found.file), found.file, { refs: true, slot: 'plan' }) : undefined;
+      const cached = await probe?.cachedPlan(opts.base);
+      const { plan, project } = cached ?? (await planFully(dir, found, probe, opts.base));
       const shared = project.shared ? await sharedPlan(project.shared.baseline, project.name, plan) : undefined;
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ base: plan.base, services: plan.services, warnings: plan.warnings, ...(shared ? { shared: shared.json } : {}) }, null, 2)}\n`);
@@ -28,11 +29,32 @@ export function register(program: Command): void {
         process.stdout.write(renderPlan(plan));
         if (shared) process.stdout.write(shared.lines.map((l) => `${l}\n`).join(''));
         for (const w of plan.warnings) process.stderr.write(`warning: ${w}\n`);
+        const { noServices } = await import('../../core/config/discover.js');
         const empty = noServices(project);
         if (empty) process.stderr.write(`no services: ${empty.message}\nhint: ${empty.hint}\n`);
       }
-      if (process.env.DEVLOOP_TIMINGS) process.stderr.write(`${JSON.stringify(timingReport())}\n`);
+      if (process.env.DEVLOOP_TIMINGS) process.stderr.write(`${JSON.stringify({ ...timingReport(), cached: cached !== null && cached !== undefined })}\n`);
     });
+}
+
+/** Loads devloop.yaml and computes the plan, reusing the probe's git reads; stores the answer in the tree cache. */
+async function planFully(
+  dir: string,
+  found: Awaited<ReturnType<typeof findProjectRoot>>,
+  probe: TreeProbe | undefined,
+  base: string | undefined,
+): Promise<{ plan: Plan; project: ProjectConfig }> {
+  const [{ loadProject }, { computePlanWithInputs, planReadFrom, startPlanRead }] = await Promise.all([
+    import('../../core/config/load.js'),
+    import('../../core/changes/plan.js'),
+  ]);
+  const root = found.kind === 'file' ? path.dirname(found.file) : found.kind === 'git' ? found.dir : null;
+  const repoRead = probe ? planReadFrom(probe) : root === null ? undefined : startPlanRead(root);
+  const started = Date.now();
+  const project = await loadProject(dir);
+  const { plan, inputs } = await computePlanWithInputs(project, { ...(base === undefined ? {} : { base }), ...(repoRead ? { repoRead } : {}) });
+  await probe?.storePlan(base, project, plan, inputs, started);
+  return { plan, project };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { splitNul } from '../workspace/git.js';
+import { splitNul } from '../workspace/git-exec.js';
 import type { RepoFacts, WorkingChange } from './snapshot.js';
 
 export interface BaseResolution {

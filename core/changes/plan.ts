@@ -6,7 +6,8 @@ import { GitRepo } from '../workspace/git.js';
 import { buildGraph } from '../workspace/graph.js';
 import { changedSince, DEFAULT_BRANCHES, resolveBase } from './base.js';
 import { BuildInputs, isPackageJson, readContextFilters, type InputExplanation } from './content.js';
-import { rangeUnder, startRepoRead, type RepoRead, type WorkingChange } from './snapshot.js';
+import { buildSnapshot, parseRepoFacts, rangeUnder, readRepoFacts, readSnapshot, type RepoRead, type WorkingChange } from './snapshot.js';
+import type { TreeProbe } from './tree-cache.js';
 
 export interface PlannedService {
   name: string;
@@ -37,6 +38,11 @@ export interface Plan {
  * and its content version. `base` is any commit-ish; by default the merge-base of HEAD and the default branch.
  */
 export async function computePlan(project: ProjectConfig, opts: { base?: string; repoRead?: RepoRead } = {}): Promise<Plan> {
+  return (await computePlanWithInputs(project, opts)).plan;
+}
+
+/** computePlan, and the build inputs it was computed from (for the tree cache, see tree-cache.ts). */
+export async function computePlanWithInputs(project: ProjectConfig, opts: { base?: string; repoRead?: RepoRead } = {}): Promise<{ plan: Plan; inputs: BuildInputs }> {
   const read = opts.repoRead?.root === project.root ? opts.repoRead : startPlanRead(project.root);
   const { git } = read;
   const facts = await read.facts;
@@ -82,7 +88,7 @@ export async function computePlan(project: ProjectConfig, opts: { base?: string;
   const plan: Plan = { base: resolution.base, services, warnings };
   const note = resolution.base === null ? resolution.note : `${resolution.describe} (${resolution.base.slice(0, 12)})`;
   if (note !== undefined) plan.baseNote = note;
-  return plan;
+  return { plan, inputs };
 }
 
 /**
@@ -90,7 +96,29 @@ export async function computePlan(project: ProjectConfig, opts: { base?: string;
  * overlap them with loading devloop.yaml.
  */
 export function startPlanRead(root: string): RepoRead {
-  return startRepoRead(root, DEFAULT_BRANCHES);
+  const git = new GitRepo(root);
+  const facts = readRepoFacts(git);
+  const snapshot = readSnapshot(git, facts, root);
+  const defaultRefs = git.output(['for-each-ref', '--format=%(refname)%00%(objectname)', ...DEFAULT_BRANCHES]);
+  // Whoever awaits these sees the errors; until then (or if the caller gives up first) they must not go unhandled.
+  for (const p of [facts, snapshot, defaultRefs]) p.catch(() => undefined);
+  return { root, git, facts, snapshot, defaultRefs };
+}
+
+/**
+ * The git reads of a plan, from those a TreeProbe has started (nothing is asked twice); where the probe could not
+ * answer, GitRepo asks again and reports what is wrong.
+ */
+export function planReadFrom(probe: TreeProbe): RepoRead {
+  const { root } = probe;
+  const git = new GitRepo(root);
+  const facts = probe.revParse.then((out) => (out === null ? readRepoFacts(git) : { git, ...parseRepoFacts(out, true) }));
+  const snapshot = Promise.all([probe.staged(), probe.status, facts]).then(([staged, status, f]) =>
+    staged === null || status === null ? readSnapshot(git, facts, root) : buildSnapshot(root, staged, status, f),
+  );
+  const defaultRefs = (probe.refs ?? Promise.resolve(null)).then((refs) => refs ?? git.output(['for-each-ref', '--format=%(refname)%00%(objectname)', ...DEFAULT_BRANCHES]));
+  for (const p of [facts, snapshot, defaultRefs]) p.catch(() => undefined);
+  return { root, git, facts, snapshot, defaultRefs };
 }
 
 /** service name → reason lines, looking up only the changed paths below each of the service's input locations. */

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { GitRepo, splitNul } from '../workspace/git.js';
+import type { GitRepo } from '../workspace/git.js';
+import { splitNul } from '../workspace/git-exec.js';
 
 /** One file of the working tree as a build would see it. */
 export interface FileEntry {
@@ -32,6 +33,8 @@ export interface RepoFacts {
   prefix: string;
   objectFormat: 'sha1' | 'sha256';
   shallow: boolean;
+  /** Absolute path of this working tree's git directory (where its index lives). */
+  gitDir: string;
   /** The commit HEAD points at, or null in a repository without commits. */
   head: string | null;
 }
@@ -60,32 +63,25 @@ export interface RepoRead {
   defaultRefs: Promise<string>;
 }
 
-export function startRepoRead(root: string, defaultBranchRefs: readonly string[]): RepoRead {
-  const git = new GitRepo(root);
-  const facts = readRepoFacts(git);
-  const snapshot = readSnapshot(git, facts, root);
-  const defaultRefs = git.output(['for-each-ref', '--format=%(refname)%00%(objectname)', ...defaultBranchRefs]);
-  // Whoever awaits these sees the errors; until then (or if the caller gives up first) they must not go unhandled.
-  for (const p of [facts, snapshot, defaultRefs]) p.catch(() => undefined);
-  return { root, git, facts, snapshot, defaultRefs };
-}
+/** `git rev-parse` arguments whose answers make RepoFacts (HEAD last: it fails in a repository without commits). */
+export const FACTS_ARGS = ['rev-parse', '--show-toplevel', '--show-prefix', '--show-object-format', '--is-shallow-repository', '--absolute-git-dir'];
 
 /** Facts about the repository holding `root`; fails with a UserError-worthy message when there is none. */
 export async function readRepoFacts(git: GitRepo): Promise<RepoFacts> {
-  const facts = ['rev-parse', '--show-toplevel', '--show-prefix', '--show-object-format', '--is-shallow-repository'];
   // One call in the usual case; a repository without commits makes "HEAD" fail, then ask again without it.
-  let out = await git.run([...facts, 'HEAD^{commit}'], { allowExit: [128] });
-  let head: string | null = null;
-  if (out !== null) {
-    const lines = out.replace(/\n$/, '').split('\n');
-    head = lines.pop() ?? null;
-    out = lines.join('\n');
-  } else {
-    out = await git.run(facts, { allowExit: [128] });
-    if (out === null) throw new NotAGitRepository(git.dir);
-  }
-  const [top = '', prefix = '', format = 'sha1', shallow = 'false'] = out.replace(/\n$/, '').split('\n');
-  return { git, top, prefix, objectFormat: format === 'sha256' ? 'sha256' : 'sha1', shallow: shallow === 'true', head: head || null };
+  const out = await git.run([...FACTS_ARGS, 'HEAD^{commit}'], { allowExit: [128] });
+  if (out !== null) return { git, ...parseRepoFacts(out, true) };
+  const noHead = await git.run(FACTS_ARGS, { allowExit: [128] });
+  if (noHead === null) throw new NotAGitRepository(git.dir);
+  return { git, ...parseRepoFacts(noHead, false) };
+}
+
+/** RepoFacts (but the GitRepo) from the output of `git rev-parse <FACTS_ARGS> [HEAD^{commit}]`. */
+export function parseRepoFacts(out: string, withHead: boolean): Omit<RepoFacts, 'git'> {
+  const lines = out.replace(/\n$/, '').split('\n');
+  const head = withHead ? (lines.pop() ?? null) : null;
+  const [top = '', prefix = '', format = 'sha1', shallow = 'false', gitDir = ''] = lines;
+  return { top, prefix, objectFormat: format === 'sha256' ? 'sha256' : 'sha1', shallow: shallow === 'true', gitDir, head: head || null };
 }
 
 export class NotAGitRepository extends UserError {
@@ -103,24 +99,31 @@ export class NotAGitRepository extends UserError {
  * interpret their output.
  */
 export async function readSnapshot(git: GitRepo, facts: Promise<RepoFacts>, root: string): Promise<Snapshot> {
-  const [staged, status, f] = await Promise.all([
-    git.output(['ls-files', '--stage', '-z']),
-    git.output(['status', '--porcelain=v2', '-z', '--untracked-files=all', '--ignore-submodules=dirty', '--', '.']),
-    facts,
-  ]);
-  const byPath = new Map<string, FileEntry>();
-  for (const record of splitNul(staged)) {
-    // "<mode> <oid> <stage>\t<path>"
-    const tab = record.indexOf('\t');
-    const p = record.slice(tab + 1);
-    const space = record.indexOf(' ', 7);
-    byPath.set(p, { path: p, mode: record.slice(0, 6), oid: record.slice(7, space) });
-  }
+  const [staged, status, f] = await Promise.all([git.output(LS_FILES_ARGS), git.output(STATUS_ARGS), facts]);
+  return buildSnapshot(root, staged, status, f);
+}
 
+/** The index: mode, object id and path of every entry. */
+export const LS_FILES_ARGS = ['ls-files', '--stage', '-z'];
+/** What differs from the index and HEAD, untracked files one by one. */
+export const STATUS_ARGS = ['status', '--porcelain=v2', '-z', '--untracked-files=all', '--ignore-submodules=dirty', '--', '.'];
+
+/** What `git status` (STATUS_ARGS) says, as changes, and the files whose working-tree content differs from the index. */
+export interface ParsedStatus {
+  changes: WorkingChange[];
+  /** Modified, added, renamed, conflicted and untracked files: their content must be read (and hashed). */
+  toHash: string[];
+  /** Paths deleted from the working tree. */
+  deleted: string[];
+  untracked: Set<string>;
+}
+
+export function parseStatus(status: string, prefix: string): ParsedStatus {
   const changes: WorkingChange[] = [];
   const toHash: string[] = [];
+  const deleted: string[] = [];
   const untracked = new Set<string>();
-  const strip = (p: string) => (f.prefix && p.startsWith(f.prefix) ? p.slice(f.prefix.length) : p);
+  const strip = (p: string) => (prefix && p.startsWith(prefix) ? p.slice(prefix.length) : p);
   const fields = splitNul(status);
   for (let i = 0; i < fields.length; i++) {
     const rec = fields[i]!;
@@ -143,10 +146,28 @@ export async function readSnapshot(git: GitRepo, facts: Promise<RepoFacts>, root
       } else {
         changes.push({ path: p, kind: type === 'u' ? 'conflicted' : kindOf(xy) });
       }
-      if (xy[1] === 'D') byPath.delete(p);
+      if (xy[1] === 'D') deleted.push(p);
       else if ((xy[1] !== '.' || type === 'u') && wtMode !== '160000') toHash.push(p);
     }
   }
+  return { changes, toHash, deleted, untracked };
+}
+
+/**
+ * The snapshot from the outputs of `ls-files` (LS_FILES_ARGS) and `status` (STATUS_ARGS): index entries, with the
+ * files status names hashed from the working tree.
+ */
+export async function buildSnapshot(root: string, staged: string, status: string, f: Pick<RepoFacts, 'prefix' | 'objectFormat'>): Promise<Snapshot> {
+  const byPath = new Map<string, FileEntry>();
+  for (const record of splitNul(staged)) {
+    // "<mode> <oid> <stage>\t<path>"
+    const tab = record.indexOf('\t');
+    const p = record.slice(tab + 1);
+    const space = record.indexOf(' ', 7);
+    byPath.set(p, { path: p, mode: record.slice(0, 6), oid: record.slice(7, space) });
+  }
+  const { changes, toHash, deleted, untracked } = parseStatus(status, f.prefix);
+  for (const p of deleted) byPath.delete(p);
 
   await hashFiles(root, toHash, f.objectFormat, byPath);
   // Index entries come sorted and untracked files were added after them: sorting 30,000 paths costs more than
@@ -184,7 +205,7 @@ function kindOf(xy: string): WorkingChange['kind'] {
 }
 
 /** Hashes files as git blobs (same ids git would give them), a few at a time. */
-async function hashFiles(root: string, files: string[], format: 'sha1' | 'sha256', into: Map<string, FileEntry>): Promise<void> {
+export async function hashFiles(root: string, files: string[], format: 'sha1' | 'sha256', into: Map<string, FileEntry>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < files.length) {

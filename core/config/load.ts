@@ -8,8 +8,9 @@ import { displayPath } from './paths.js';
 import { schemaProblems } from './validate-schema.js';
 import { semanticProblems } from './validate-semantic.js';
 import { exists } from '../fs.js';
+import { CONFIG_FILE, findProjectRoot } from './root.js';
 
-export const CONFIG_FILE = 'devloop.yaml';
+export { CONFIG_FILE, findProjectRoot } from './root.js';
 
 /** A key path into the config document, e.g. ['services', 1, 'path']. */
 export type KeyPath = (string | number)[];
@@ -37,20 +38,6 @@ export async function loadProject(dir: string): Promise<ProjectConfig> {
   throw new UserError(`no ${CONFIG_FILE} in ${start} or any parent directory, and it is not inside a git repository`, {
     hint: 'run devloop inside your repository (or pass -C <dir>); `devloop init` writes a devloop.yaml',
   });
-}
-
-export async function findProjectRoot(
-  start: string,
-): Promise<{ kind: 'file'; file: string } | { kind: 'git'; dir: string } | { kind: 'none' }> {
-  for (let d = start; ; ) {
-    const file = path.join(d, CONFIG_FILE);
-    if (await exists(file)) return { kind: 'file', file };
-    // The repository's top level bounds the search: a devloop.yaml above it belongs to something else.
-    if (await exists(path.join(d, '.git'))) return { kind: 'git', dir: d };
-    const parent = path.dirname(d);
-    if (parent === d) return { kind: 'none' };
-    d = parent;
-  }
 }
 
 export async function loadProjectFile(file: string): Promise<ProjectConfig> {

@@ -1,5 +1,8 @@
 import { GitError, simpleGit, type SimpleGit } from 'simple-git';
 import { ExternalError, UserError } from '../errors.js';
+import { gitTimings, recordGitTimings, stripGitEnv } from './git-exec.js';
+
+export { gitTimings, splitNul, type GitTiming } from './git-exec.js';
 
 /**
  * A git invocation that exited non-zero; `run` turns it into an ExternalError unless the caller expects it.
@@ -13,15 +16,6 @@ export class GitCommandFailed extends GitError {
     super(undefined, `git exited with ${exitCode}${stderr ? `: ${stderr.trim()}` : ''}`);
   }
 }
-
-/** Wall time of each git call, recorded only when DEVLOOP_TIMINGS is set (for the plan benchmark). */
-export interface GitTiming {
-  args: string[];
-  startMs: number;
-  endMs: number;
-}
-export const gitTimings: GitTiming[] = [];
-const recordTimings = Boolean(process.env.DEVLOOP_TIMINGS);
 
 /**
  * The one door to git: every call goes through simple-git with NUL-separated output where paths are printed,
@@ -67,7 +61,7 @@ export class GitRepo {
       }
       throw new ExternalError(`git ${args.join(' ')} failed in ${this.dir}: ${(err as Error).message}`, { cause: err });
     } finally {
-      if (recordTimings) gitTimings.push({ args, startMs, endMs: performance.now() });
+      if (recordGitTimings) gitTimings.push({ args, startMs, endMs: performance.now() });
     }
   }
 
@@ -77,14 +71,6 @@ export class GitRepo {
   }
 }
 
-/** Splits `-z` output into its NUL-terminated fields. */
-export function splitNul(out: string): string[] {
-  if (out === '') return [];
-  const parts = out.split('\0');
-  if (parts[parts.length - 1] === '') parts.pop();
-  return parts;
-}
-
 function findGitFailure(err: unknown): GitCommandFailed | undefined {
   return err instanceof GitCommandFailed ? err : undefined;
 }
@@ -92,19 +78,4 @@ function findGitFailure(err: unknown): GitCommandFailed | undefined {
 function isGitMissing(err: unknown): boolean {
   const text = String((err as Error)?.message ?? err);
   return /ENOENT/.test(text) && /spawn/.test(text);
-}
-
-/**
- * Git variables from a surrounding git process (hooks set GIT_DIR, GIT_INDEX_FILE...) would point the commands
- * elsewhere, and simple-git refuses variables that can run programs (EDITOR, PAGER...): devloop's read-only
- * commands need neither.
- */
-const REFUSED_ENV = new Set(['editor', 'visual', 'pager', 'prefix', 'ssh_askpass']);
-function stripGitEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) {
-    const key = k.toLowerCase();
-    if (v !== undefined && !key.startsWith('git') && !REFUSED_ENV.has(key)) out[k] = v;
-  }
-  return out;
 }
