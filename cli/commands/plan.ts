@@ -130,6 +130,6 @@ function timingReport(): { totalMs: number; gitMs: number; gitCalls: number; cal
     totalMs: round(performance.now()),
     gitMs: round(gitMs),
     gitCalls: gitTimings.length,
-    calls: gitTimings.map((t) => ({ args: t.args.slice(0, 3).join(' '), ms: round(t.endMs - t.startMs) })),
+    calls: gitTimings.map((t) => ({ args: t.args.slice(0, 3).join(' '), startMs: round(t.startMs), ms: round(t.endMs - t.startMs) })),
   };
 }

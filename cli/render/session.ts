@@ -1,12 +1,10 @@
 import type { Command } from 'commander';
-import { loadProject } from '../../core/config/load.js';
-import { noServices } from '../../core/config/discover.js';
 import type { ProjectConfig } from '../../core/config/types.js';
 import { EngineBus } from '../../core/engine/state.js';
 import { resolveDeveloper, selectTarget, type Target, type TargetOptions } from '../../core/target/select.js';
 import { UserError } from '../../core/errors.js';
 import { kubeconfigFiles, preloadKubeClient } from '../../core/deploy/kube.js';
-import { contentVersions } from '../../core/engine/versions.js';
+import { loadProjectWithVersions } from '../../core/engine/versions.js';
 import { BASELINE_DEVELOPER } from '../../core/deploy/labels.js';
 import { plainRenderer, useColor } from './plain.js';
 import { jsonLinesRenderer } from './json.js';
@@ -49,9 +47,16 @@ export async function openSession(
   // The Kubernetes client takes a while to load: start it now, alongside config loading and content hashing.
   // A warm-up only: it never rejects (a failure shows where the client is used).
   if (flags.target !== 'docker' && kubeconfigFiles().length > 0) void preloadKubeClient();
-  const project = await loadProject(dir);
-  const empty = opts.needsServices ? noServices(project) : undefined;
-  if (empty) throw new UserError(`nothing to run: ${empty.message}`, { hint: empty.hint });
+  // From the tree cache when nothing changed (core/changes/tree-cache.ts): no YAML parsing, no hashing.
+  // The developer's name (maybe a git call) is resolved while the versions are computed.
+  let developerName: Promise<string> | undefined;
+  const { project, versions } = await loadProjectWithVersions(dir, async (loaded) => {
+    developerName = resolveDeveloper(loaded);
+    developerName.catch(() => undefined); // awaited below, which reports the failure
+    if (!opts.needsServices || loaded.services.length > 0) return;
+    const empty = (await import('../../core/config/discover.js')).noServices(loaded);
+    if (empty) throw new UserError(`nothing to run: ${empty.message}`, { hint: empty.hint });
+  });
   const targetOpts: TargetOptions = {
     ...(flags.target ? { target: flags.target as 'docker' | 'kubernetes' } : {}),
     ...(flags.context ? { context: flags.context } : {}),
@@ -59,7 +64,7 @@ export async function openSession(
     ...(opts.needsRegistry === false ? { needsRegistry: false } : {}),
     ...(flags.baseline ? { baseline: true } : {}),
   };
-  const [resolved, versions] = await Promise.all([resolveDeveloper(project), contentVersions(project)]);
+  const resolved = await (developerName ?? resolveDeveloper(project));
   // The baseline has one owner whoever deploys it (CI or a person), so that any run of --baseline may update it.
   const developer = flags.baseline ? BASELINE_DEVELOPER : resolved;
   const target = await selectTarget(project, developer, targetOpts);

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
 import type { BuildProgress, BuildRequest } from './build.js';
-import { chooseBuilder, type BuilderChoice } from './buildkit.js';
+import type { BuilderChoice } from './buildkit.js';
 import { dockerCallFailed, dockerClient, ensureDockerReachable } from './docker.js';
 import { ownerLabels, type Owner } from '../deploy/labels.js';
 
@@ -117,7 +117,8 @@ export class DockerBuilder implements ImageBuilder {
   /** Asked of the engine once: its API version and OS say whether it serves BuildKit. */
   private builderChoice(docker: Dockerode): Promise<BuilderChoice> {
     return (this.choice ??= docker.version().then(
-      (v) => chooseBuilder({ apiVersion: v.ApiVersion, os: v.Os }, this.env),
+      // buildkit.ts brings protobufjs: loaded only when something is built.
+      async (v) => (await import('./buildkit.js')).chooseBuilder({ apiVersion: v.ApiVersion, os: v.Os }, this.env),
       (err: unknown) => {
         // Let a later build ask again: the engine may just have been unreachable for a moment.
         this.choice = undefined;

@@ -7,7 +7,8 @@ import type { ProjectConfig } from '../config/types.js';
 import { GitRepo } from '../workspace/git.js';
 import { buildGraph, type ServiceGraph, type ServiceNode } from '../workspace/graph.js';
 import { analyseDockerfile, readingOf, withDockerfile, type DockerfileReads, type ReadingInstruction } from './dockerfile-reads.js';
-import { rangeUnder, readRepoFacts, readSnapshot, type FileEntry, type Snapshot } from './snapshot.js';
+import { buildSnapshot, parseRepoFacts, rangeUnder, readRepoFacts, readSnapshot, type FileEntry, type RepoFacts, type RepoRead, type Snapshot } from './snapshot.js';
+import type { TreeProbe } from './tree-cache.js';
 
 /** Bumped whenever what goes into a content version changes, so old tags are never reused for new meanings. */
 const VERSION_FORMAT = 'devloop-content-v1';
@@ -248,14 +249,44 @@ function readDockerfileReads(root: string, node: ServiceNode, analysed: Map<stri
   return reads;
 }
 
-/** Everything needed to answer "what are the inputs and versions" for the project as it is on disk now. */
-export async function readBuildInputs(project: ProjectConfig): Promise<{ inputs: BuildInputs; facts: Awaited<ReturnType<typeof readRepoFacts>> }> {
-  const git = new GitRepo(project.root);
-  const facts = readRepoFacts(git);
-  const snapshot = await readSnapshot(git, facts, project.root);
+/**
+ * Everything needed to answer "what are the inputs and versions" for the project as it is on disk now; `read`
+ * passes git reads already started (see snapshotReadFrom).
+ */
+export async function readBuildInputs(
+  project: ProjectConfig,
+  read?: Pick<RepoRead, 'facts' | 'snapshot'>,
+): Promise<{ inputs: BuildInputs; facts: Awaited<ReturnType<typeof readRepoFacts>> }> {
+  let facts: Promise<RepoFacts>;
+  let snapshotRead: Promise<Snapshot>;
+  if (read) {
+    facts = read.facts;
+    snapshotRead = read.snapshot;
+  } else {
+    const git = new GitRepo(project.root);
+    facts = readRepoFacts(git);
+    snapshotRead = readSnapshot(git, facts, project.root);
+  }
+  const snapshot = await snapshotRead;
   const graph = await buildGraph(project, { packageJsonFiles: snapshot.paths.filter(isPackageJson) });
   const filters = await readContextFilters(project.root, graph);
   return { inputs: new BuildInputs(graph, snapshot, filters), facts: await facts };
+}
+
+/**
+ * The repository facts and snapshot from the git reads a TreeProbe has started (nothing is asked twice); where the
+ * probe could not answer, GitRepo asks again and reports what is wrong.
+ */
+export function snapshotReadFrom(probe: TreeProbe): { git: GitRepo; facts: Promise<RepoFacts>; snapshot: Promise<Snapshot> } {
+  const { root } = probe;
+  const git = new GitRepo(root);
+  const facts = probe.revParse.then((out) => (out === null ? readRepoFacts(git) : { git, ...parseRepoFacts(out, true) }));
+  const snapshot = Promise.all([probe.staged(), probe.status, facts]).then(([staged, status, f]) =>
+    staged === null || status === null ? readSnapshot(git, facts, root) : buildSnapshot(root, staged, status, f),
+  );
+  // Whoever awaits these sees the errors; until then (or if the caller gives up first) they must not go unhandled.
+  for (const p of [facts, snapshot]) p.catch(() => undefined);
+  return { git, facts, snapshot };
 }
 
 /** The content version (image tag) of every service, from the working tree as it is now. */

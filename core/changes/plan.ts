@@ -5,8 +5,8 @@ import type { ProjectConfig, ServiceConfig } from '../config/types.js';
 import { GitRepo } from '../workspace/git.js';
 import { buildGraph } from '../workspace/graph.js';
 import { changedSince, DEFAULT_BRANCHES, resolveBase } from './base.js';
-import { BuildInputs, isPackageJson, readContextFilters, type InputExplanation } from './content.js';
-import { buildSnapshot, parseRepoFacts, rangeUnder, readRepoFacts, readSnapshot, type RepoRead, type WorkingChange } from './snapshot.js';
+import { BuildInputs, isPackageJson, readContextFilters, snapshotReadFrom, type InputExplanation } from './content.js';
+import { rangeUnder, readRepoFacts, readSnapshot, type RepoRead, type WorkingChange } from './snapshot.js';
 import type { TreeProbe } from './tree-cache.js';
 
 export interface PlannedService {
@@ -110,15 +110,10 @@ export function startPlanRead(root: string): RepoRead {
  * answer, GitRepo asks again and reports what is wrong.
  */
 export function planReadFrom(probe: TreeProbe): RepoRead {
-  const { root } = probe;
-  const git = new GitRepo(root);
-  const facts = probe.revParse.then((out) => (out === null ? readRepoFacts(git) : { git, ...parseRepoFacts(out, true) }));
-  const snapshot = Promise.all([probe.staged(), probe.status, facts]).then(([staged, status, f]) =>
-    staged === null || status === null ? readSnapshot(git, facts, root) : buildSnapshot(root, staged, status, f),
-  );
+  const { git, facts, snapshot } = snapshotReadFrom(probe);
   const defaultRefs = (probe.refs ?? Promise.resolve(null)).then((refs) => refs ?? git.output(['for-each-ref', '--format=%(refname)%00%(objectname)', ...DEFAULT_BRANCHES]));
-  for (const p of [facts, snapshot, defaultRefs]) p.catch(() => undefined);
-  return { root, git, facts, snapshot, defaultRefs };
+  defaultRefs.catch(() => undefined); // awaited by computePlan, which reports the failure
+  return { root: probe.root, git, facts, snapshot, defaultRefs };
 }
 
 /** service name → reason lines, looking up only the changed paths below each of the service's input locations. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { GitRepo, splitNul } from './git.js';
+import { splitNul } from './git-exec.js';
 
 /** A directory a package directory depends on, found in its manifest. */
 export interface InferredDependency {
@@ -66,10 +66,11 @@ export class DependencyInference {
   /** Package name → directory for every package.json in the project outside node_modules. */
   private workspacePackages(): Promise<Map<string, string>> {
     this.workspaceIndex ??= (async () => {
+      // git.ts (simple-git) is loaded only when the caller has no list of files.
       const files =
         this.packageJsonFiles ??
         splitNul(
-          await new GitRepo(this.root).output(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ':(glob)**/package.json']),
+          await new (await import('./git.js')).GitRepo(this.root).output(['ls-files', '-z', '--cached', '--others', '--exclude-standard', '--', ':(glob)**/package.json']),
         );
       const index = new Map<string, string>();
       const candidates = files.filter((f) => (f === 'package.json' || f.endsWith('/package.json')) && !f.split('/').includes('node_modules'));
