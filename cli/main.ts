@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { exitCodeFor, formatError, UserError } from '../core/errors.js';
 export { installCrashHandlers } from './crash.js';
 
@@ -7,7 +7,13 @@ export { installCrashHandlers } from './crash.js';
  * Commands are loaded lazily: `devloop plan` must not pay for the Kubernetes client or React at start-up.
  * Each command module exports `register(program)`; only the invoked one is imported.
  */
-const commands: Record<string, { summary: string; load: () => Promise<{ register(program: Command): void }> }> = {
+interface CommandModule {
+  register(program: Command): void;
+  /** Work that depends only on argv, started before commander has loaded (plan starts its git reads). */
+  prestart?(argv: readonly string[]): void;
+}
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   init: { summary: 'write the devloop.yaml inferred from the Dockerfiles in the repo', load: () => import('./commands/init.js') },
   plan: { summary: 'show which services changed and their content tags', load: () => import('./commands/plan.js') },
   up: { summary: 'build, deliver and deploy what changed, then keep it in sync', load: () => import('./commands/up.js') },
@@ -35,6 +41,18 @@ export function commandName(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** The directory given with -C/--cwd in argv, if any (as commander reads it; see workDir). */
+export function cwdOption(argv: readonly string[]): string | undefined {
+  let dir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(arg)) dir = argv[++i];
+    else if (arg.startsWith('--cwd=')) dir = arg.slice('--cwd='.length);
+    else if (!arg.startsWith('-')) break;
+  }
+  return dir;
+}
+
 /** devloop's own version: from the package.json above this module (cli/ in sources, dist/cli/ when built). */
 export function devloopVersion(): string {
   for (const up of ['../package.json', '../../package.json']) {
@@ -49,6 +67,15 @@ export function devloopVersion(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  const name = commandName(argv);
+  const entry = name ? commands[name] : undefined;
+  // The command's module loads alongside commander, and may start its work meanwhile.
+  const loading = entry?.load().then((m) => {
+    m.prestart?.(argv);
+    return m;
+  });
+  loading?.catch(() => undefined); // awaited below, where its failure is reported
+  const { Command, CommanderError } = await import('commander');
   const program = new Command('devloop')
     .description('The inner dev loop for microservice monorepos on Kubernetes')
     .version(devloopVersion(), '-V, --version', 'print devloop\'s version')
@@ -56,10 +83,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  const name = commandName(argv);
-  const entry = name ? commands[name] : undefined;
-  if (entry) {
-    (await entry.load()).register(program);
+  if (loading) {
+    (await loading).register(program);
   } else {
     for (const [n, c] of Object.entries(commands)) program.command(n).description(c.summary);
   }

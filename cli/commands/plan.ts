@@ -5,7 +5,30 @@ import type { ProjectConfig } from '../../core/config/types.js';
 import type { Plan } from '../../core/changes/plan.js';
 import { TreeProbe } from '../../core/changes/tree-cache.js';
 import { gitTimings } from '../../core/workspace/git-exec.js';
-import { workDir } from '../main.js';
+import { cwdOption, workDir } from '../main.js';
+
+type Found = Awaited<ReturnType<typeof findProjectRoot>>;
+
+/** The project and the probe of its tree for a directory, started before the command line is parsed. */
+interface Start {
+  dir: string;
+  found: Promise<Found>;
+  probe: Promise<TreeProbe | undefined>;
+}
+
+let early: Start | undefined;
+
+function start(dir: string): Start {
+  const found = findProjectRoot(dir).catch((): Found => ({ kind: 'none' }));
+  // With a devloop.yaml, an unchanged tree is answered from the tree cache (core/changes/tree-cache.ts).
+  const probe = found.then((f) => (f.kind === 'file' ? new TreeProbe(path.dirname(f.file), f.file, { refs: true, slot: 'plan' }) : undefined));
+  return { dir, found, probe };
+}
+
+/** git status is most of a plan's time in a large repository: it starts while the command line is parsed. */
+export function prestart(argv: readonly string[]): void {
+  early = start(path.resolve(cwdOption(argv) ?? process.cwd()));
+}
 
 export function register(program: Command): void {
   program
@@ -15,10 +38,10 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON document on stdout')
     .action(async (opts: { base?: string; json?: boolean }) => {
       const dir = path.resolve(workDir(program));
-      // Start git while devloop.yaml is parsed and checked; both take a while in a large monorepo. With a
-      // devloop.yaml, an unchanged tree is answered from the tree cache (core/changes/tree-cache.ts).
-      const found = await findProjectRoot(dir).catch(() => ({ kind: 'none' as const }));
-      const probe = found.kind === 'file' ? new TreeProbe(path.dirname(found.file), found.file, { refs: true, slot: 'plan' }) : undefined;
+      // git runs while devloop.yaml is parsed and checked; both take a while in a large monorepo.
+      const started = early?.dir === dir ? early : start(dir);
+      early = undefined;
+      const [found, probe] = await Promise.all([started.found, started.probe]);
       const cached = await probe?.cachedPlan(opts.base);
       const { plan, project } = cached ?? (await planFully(dir, found, probe, opts.base));
       const shared = project.shared ? await sharedPlan(project.shared.baseline, project.name, plan) : undefined;
@@ -40,7 +63,7 @@ export function register(program: Command): void {
 /** Loads devloop.yaml and computes the plan, reusing the probe's git reads; stores the answer in the tree cache. */
 async function planFully(
   dir: string,
-  found: Awaited<ReturnType<typeof findProjectRoot>>,
+  found: Found,
   probe: TreeProbe | undefined,
   base: string | undefined,
 ): Promise<{ plan: Plan; project: ProjectConfig }> {

@@ -14,7 +14,7 @@ export interface WorkloadStatus {
   message?: string;
 }
 
-type Workload = k8s.V1Deployment | k8s.V1StatefulSet | k8s.V1DaemonSet;
+export type Workload = k8s.V1Deployment | k8s.V1StatefulSet | k8s.V1DaemonSet;
 
 /** Rollout status of one workload, with the same rules as `kubectl rollout status`. */
 export function workloadStatus(kind: string, w: Workload): WorkloadStatus {
@@ -158,6 +158,19 @@ export interface RolloutOptions {
 }
 
 export type RolloutResult = { ok: true } | { ok: false; reason: string; message: string };
+
+/**
+ * The Deployments in `namespace` that carry `labelSelector`, by name: one list call where reading each would take
+ * one call apiece (and, when they run at once, a connection apiece).
+ */
+export async function listDeployments(kube: Kube, namespace: string, labelSelector: string): Promise<Map<string, Workload>> {
+  try {
+    const list = await kube.apps.listNamespacedDeployment({ namespace, labelSelector });
+    return new Map(list.items.map((d) => [d.metadata?.name ?? '', d]));
+  } catch (err) {
+    throw kubeCallFailed(`list Deployments in ${namespace}`, err);
+  }
+}
 
 /** Reads a workload (Deployment, StatefulSet, DaemonSet) by reference; the one place that picks the API call by kind. */
 export async function readWorkload(kube: Kube, ref: ObjectRef, namespace: string): Promise<Workload> {

@@ -23,7 +23,7 @@ import {
 import { MANAGED_BY, MANAGED_BY_VALUE, ownerSelector, SERVICE_LABEL, toLabelValue, VERSION_ANNOTATION } from '../deploy/labels.js';
 import type { K8sObject } from '../deploy/render.js';
 import { serviceManifests } from '../deploy/service-objects.js';
-import { readWorkload, waitForRollout, WORKLOAD_KINDS, workloadStatus } from '../deploy/rollout.js';
+import { listDeployments, readWorkload, waitForRollout, WORKLOAD_KINDS, workloadStatus, type Workload } from '../deploy/rollout.js';
 import { transformObjects } from '../deploy/transform.js';
 import { keepDevelopersRoutes } from '../route/mesh.js';
 import type { ServicePods } from '../forward/pods.js';
@@ -187,7 +187,13 @@ export class KubernetesTarget implements Target {
   }
 
   async inspect(ctx: TargetContext, deployables: ReadonlyArray<Deployable>): Promise<Map<string, Deployed>> {
-    const records = await readDeployedRecords(this.kube, this.namespace, ownerOf(ctx));
+    const owner = ownerOf(ctx);
+    // The owner's Deployments in one list, alongside the records; whatever it lacks (other kinds, other namespaces,
+    // a failed list) is read one by one, as before.
+    const [records, deployments] = await Promise.all([
+      readDeployedRecords(this.kube, this.namespace, owner),
+      listDeployments(this.kube, this.namespace, ownerSelector(owner.project, owner.developer)).catch(() => new Map<string, Workload>()),
+    ]);
     const out = new Map<string, Deployed>();
     await Promise.all(
       deployables.map(async (d) => {
@@ -199,7 +205,8 @@ export class KubernetesTarget implements Target {
         let rolledOut = true;
         for (const ref of record.objects.filter((o) => WORKLOAD_KINDS.has(o.kind))) {
           try {
-            const w = await readWorkload(this.kube, ref, this.namespace);
+            const listed = ref.kind === 'Deployment' && (ref.namespace ?? this.namespace) === this.namespace ? deployments.get(ref.name) : undefined;
+            const w = listed ?? (await readWorkload(this.kube, ref, this.namespace));
             const st = workloadStatus(ref.kind, w);
             ready += st.ready;
             desired += st.desired;
