@@ -31,9 +31,22 @@ export async function detectSource(abs: string): Promise<ManifestSource> {
   return 'yaml';
 }
 
+let yamlLoad: Promise<typeof import('yaml')> | undefined;
+
+/** The build's one-module bundle of `yaml` (scripts/bundle-yaml.mjs; package.json "imports"), else the package. */
+function yamlLibrary(): Promise<typeof import('yaml')> {
+  const bundled = '#yaml'; // a variable: resolved at run time only (sources run by the test runner have no build)
+  yamlLoad ??= (import(bundled) as Promise<typeof import('yaml')>).catch((err: unknown) => {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_IMPORT_NOT_DEFINED') return import('yaml');
+    throw err;
+  });
+  return yamlLoad;
+}
+
 /** Parses a multi-document YAML text into objects; syntax errors and non-objects are reported as file:line:col. */
 export async function parseManifests(text: string, file: string): Promise<K8sObject[]> {
-  const { parseAllDocuments, LineCounter } = await import('yaml');
+  const { parseAllDocuments, LineCounter } = await yamlLibrary();
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter });
   const problems: string[] = [];
