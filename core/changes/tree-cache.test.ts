@@ -83,7 +83,7 @@ describe('tree cache: plan', () => {
     const repo = shop();
     expect(await expectSamePlan(repo.dir)).toBe(false);
     expect(await expectSamePlan(repo.dir)).toBe(true);
-    expect(existsSync(repo.path('.git/devloop/tree-cache.json'))).toBe(true);
+    expect(existsSync(repo.path('.git/devloop/plan-cache.json'))).toBe(true);
     // Nothing among the user's files.
     expect(repo.git('status', '--porcelain', '--ignored')).toBe('');
   });
@@ -175,8 +175,10 @@ describe('tree cache: plan', () => {
   it('is not used by another version of devloop', async () => {
     const repo = shop();
     await expectSamePlan(repo.dir);
-    const file = repo.path('.git/devloop/tree-cache.json');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('"format":"devloop-tree-cache-v1"', '"format":"devloop-tree-cache-v0"'));
+    const file = repo.path('.git/devloop/plan-cache.json');
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('"format":"devloop-tree-cache-v1"');
+    writeFileSync(file, text.replace('"format":"devloop-tree-cache-v1"', '"format":"devloop-tree-cache-v0"'));
     expect(await expectSamePlan(repo.dir)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProjectConfig } from '../config/types.js';
@@ -28,7 +28,9 @@ import { FACTS_ARGS, hashFiles, LS_FILES_ARGS, parseRepoFacts, parseStatus, STAT
 
 const CACHE_FORMAT = 'devloop-tree-cache-v1';
 const CACHE_DIR = 'devloop';
-const CACHE_FILE = 'tree-cache.json';
+/** One file per kind of answer: a command reads only the one it needs. */
+const CACHE_FILES = { tree: 'tree-cache.json', plan: 'plan-cache.json' } as const;
+type SlotName = keyof typeof CACHE_FILES;
 
 /** Environment variables that change what loading a project yields (see core/config/validate-semantic.ts). */
 const ENV_INPUTS = ['DEVLOOP_REGISTRY', 'DEVLOOP_DEVELOPER'];
@@ -77,10 +79,9 @@ interface PlanSlot {
   plan: Plan;
 }
 
-interface CacheFile {
+interface CacheFile<S> {
   format: string;
-  tree?: TreeSlot;
-  plan?: PlanSlot;
+  slot: S;
 }
 
 /** What git says about the tree, with the key every answer about it is stored under. */
@@ -90,7 +91,8 @@ interface TreeState {
   facts: Omit<RepoFacts, 'git'>;
   /** Raw `git status` output (STATUS_ARGS). */
   status: string;
-  cache: CacheFile | null;
+  /** What the cache holds for the kind of answer asked for. */
+  cached: TreeSlot | PlanSlot | null;
 }
 
 /**
@@ -108,10 +110,11 @@ export class TreeProbe {
   constructor(
     readonly root: string,
     readonly configFile: string,
-    opts: { refs: boolean; slot: 'tree' | 'plan' },
+    opts: { refs: boolean; slot: SlotName },
   ) {
-    this.revParse = readGit(root, [...FACTS_ARGS, 'HEAD^{commit}']);
+    // The longest first.
     this.status = readGit(root, STATUS_ARGS);
+    this.revParse = readGit(root, [...FACTS_ARGS, 'HEAD^{commit}']);
     this.refs = opts.refs ? readGit(root, ['for-each-ref', '--format=%(refname)%00%(objectname)', ...DEFAULT_BRANCHES]) : undefined;
     this.state = this.readState(opts.slot).catch(() => null); // any surprise: no cache, the full path reports it
   }
@@ -122,15 +125,15 @@ export class TreeProbe {
     return this.stagedRead;
   }
 
-  private async readState(slot: 'tree' | 'plan'): Promise<TreeState | null> {
+  private async readState(slot: SlotName): Promise<TreeState | null> {
     const out = await this.revParse;
     // Not a repository, or no commit yet: the full path says what is wrong or what that means.
     if (out === null) return null;
     const facts = parseRepoFacts(out, true);
     if (!facts.head || !facts.gitDir) return null;
-    const indexDigest = digestOfFile(path.join(facts.gitDir, 'index'));
-    const cache = readCacheFile(facts.gitDir);
-    if (cache?.[slot]?.index !== indexDigest) void this.staged();
+    const indexDigest = digestOfIndex(path.join(facts.gitDir, 'index'));
+    const cached = readCacheFile<TreeSlot | PlanSlot>(facts.gitDir, slot);
+    if (cached?.index !== indexDigest) void this.staged();
     const config = readFileSync(this.configFile);
     const status = await this.status;
     if (status === null) return null;
@@ -152,7 +155,7 @@ export class TreeProbe {
         return `${p}\0${e ? `${e.mode} ${e.oid}` : 'gone'}`;
       }),
     ];
-    return { treeKey: sha256(parts.join('\n')), indexDigest, facts, status, cache };
+    return { treeKey: sha256(parts.join('\n')), indexDigest, facts, status, cached };
   }
 
   private async planKey(state: TreeState, base: string | undefined): Promise<string | null> {
@@ -165,8 +168,8 @@ export class TreeProbe {
   async cachedPlan(base: string | undefined): Promise<{ plan: Plan; project: ProjectConfig } | null> {
     if (!cacheableBase(base)) return null;
     const state = await this.state;
-    const slot = state?.cache?.plan;
-    if (!state || !slot) return null;
+    const slot = state?.cached as PlanSlot | null | undefined;
+    if (!state || !slot?.plan) return null;
     const key = await this.planKey(state, base);
     if (key !== slot.key || !diskUnchanged(this.root, slot.disk)) return null;
     return { plan: slot.plan, project: slot.project };
@@ -175,8 +178,8 @@ export class TreeProbe {
   /** The project and content versions stored for this tree, or null. */
   async cachedVersions(): Promise<{ project: ProjectConfig; versions: Record<string, string> } | null> {
     const state = await this.state;
-    const slot = state?.cache?.tree;
-    if (!state || !slot || slot.key !== state.treeKey || !diskUnchanged(this.root, slot.disk)) return null;
+    const slot = state?.cached as TreeSlot | null | undefined;
+    if (!state || !slot?.versions || slot.key !== state.treeKey || !diskUnchanged(this.root, slot.disk)) return null;
     return { project: slot.project, versions: slot.versions };
   }
 
@@ -191,11 +194,8 @@ export class TreeProbe {
     const disk = diskSignatures(this.root, inputs, computeStartedMs);
     if (key === null || disk === null) return;
     const versions = Object.fromEntries(plan.services.map((s) => [s.name, s.tag]));
-    writeCacheFile(state.facts.gitDir, {
-      format: CACHE_FORMAT,
-      plan: { key, index: state.indexDigest, disk, project, plan },
-      tree: { key: state.treeKey, index: state.indexDigest, disk, project, versions },
-    });
+    writeCacheFile(state.facts.gitDir, 'plan', { key, index: state.indexDigest, disk, project, plan });
+    writeCacheFile(state.facts.gitDir, 'tree', { key: state.treeKey, index: state.indexDigest, disk, project, versions });
   }
 
   /** Stores the project and its content versions, computed after this probe's reads (see storePlan). */
@@ -204,11 +204,7 @@ export class TreeProbe {
     if (!state || project.file !== this.configFile) return;
     const disk = diskSignatures(this.root, inputs, computeStartedMs);
     if (disk === null) return;
-    writeCacheFile(state.facts.gitDir, {
-      format: CACHE_FORMAT,
-      ...(state.cache?.plan ? { plan: state.cache.plan } : {}),
-      tree: { key: state.treeKey, index: state.indexDigest, disk, project, versions },
-    });
+    writeCacheFile(state.facts.gitDir, 'tree', { key: state.treeKey, index: state.indexDigest, disk, project, versions });
   }
 }
 
@@ -274,12 +270,27 @@ function codeStamp(): string {
   return stamp;
 }
 
-function digestOfFile(file: string): string {
+/**
+ * What identifies the index's content: git ends the file with a checksum of everything before it, so its size and
+ * last bytes do, without reading 30,000 entries. With `index.skipHash` that checksum is zeros: then the whole
+ * file is hashed.
+ */
+function digestOfIndex(file: string): string {
+  let fd: number;
   try {
-    return sha256(readFileSync(file));
+    fd = openSync(file, 'r');
   } catch {
     // No index (nothing was ever added): a state of its own.
     return 'none';
+  }
+  try {
+    const { size } = fstatSync(fd);
+    const tail = Buffer.alloc(Math.min(size, 32));
+    readSync(fd, tail, 0, tail.length, size - tail.length);
+    if (tail.length < 20 || tail.subarray(tail.length - 20).every((b) => b === 0)) return `whole:${sha256(readFileSync(file))}`;
+    return `tail:${size}:${tail.toString('hex')}`;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -287,10 +298,10 @@ function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-function readCacheFile(gitDir: string): CacheFile | null {
+function readCacheFile<S>(gitDir: string, slot: SlotName): S | null {
   try {
-    const parsed = JSON.parse(readFileSync(path.join(gitDir, CACHE_DIR, CACHE_FILE), 'utf8')) as CacheFile;
-    return parsed.format === CACHE_FORMAT ? parsed : null;
+    const parsed = JSON.parse(readFileSync(path.join(gitDir, CACHE_DIR, CACHE_FILES[slot]), 'utf8')) as CacheFile<S>;
+    return parsed.format === CACHE_FORMAT ? parsed.slot : null;
   } catch {
     // Absent or unreadable (written by another version, cut short): as if empty; the next store replaces it.
     return null;
@@ -298,13 +309,13 @@ function readCacheFile(gitDir: string): CacheFile | null {
 }
 
 /** Written whole and renamed into place: a reader sees the old file or the new one, never half of one. */
-function writeCacheFile(gitDir: string, cache: CacheFile): void {
+function writeCacheFile(gitDir: string, slot: SlotName, value: TreeSlot | PlanSlot): void {
   try {
     const dir = path.join(gitDir, CACHE_DIR);
     mkdirSync(dir, { recursive: true });
-    const tmp = path.join(dir, `${CACHE_FILE}.${process.pid}.tmp`);
-    writeFileSync(tmp, JSON.stringify(cache));
-    renameSync(tmp, path.join(dir, CACHE_FILE));
+    const tmp = path.join(dir, `${CACHE_FILES[slot]}.${process.pid}.tmp`);
+    writeFileSync(tmp, JSON.stringify({ format: CACHE_FORMAT, slot: value } satisfies CacheFile<TreeSlot | PlanSlot>));
+    renameSync(tmp, path.join(dir, CACHE_FILES[slot]));
   } catch {
     // A read-only or full git directory: devloop works as well without the cache, only slower.
   }
