@@ -135,6 +135,10 @@ export class KubernetesTarget implements Target {
     req: { services: ReadonlyArray<PlannedDeploy>; images: Record<string, string> },
     report: Reporter,
   ): Promise<Deployable[]> {
+    // What runs is read while the manifests render; inspect, which the engine calls next, takes the answer.
+    const read = this.readDeployed(ctx);
+    read.catch(() => undefined); // inspect awaits it and reports a failure; after a manifest problem nothing needs it
+    this.deployedRead = { owner: ctx, read };
     const problems: unknown[] = [];
     const manifestsOf = serviceManifests(ctx.project, this.namespace);
     const out = await Promise.all(
@@ -186,14 +190,22 @@ export class KubernetesTarget implements Target {
     return inventoryName(service);
   }
 
-  async inspect(ctx: TargetContext, deployables: ReadonlyArray<Deployable>): Promise<Map<string, Deployed>> {
+  /** The owner's records, and its Deployments in one list (see inspect); started by prepare, taken by inspect. */
+  private deployedRead: { owner: TargetContext; read: Promise<[Map<string, DeployedRecord>, Map<string, Workload>]> } | undefined;
+
+  private readDeployed(ctx: TargetContext): Promise<[Map<string, DeployedRecord>, Map<string, Workload>]> {
     const owner = ownerOf(ctx);
-    // The owner's Deployments in one list, alongside the records; whatever it lacks (other kinds, other namespaces,
-    // a failed list) is read one by one, as before.
-    const [records, deployments] = await Promise.all([
+    // Whatever the list lacks (other kinds, other namespaces, a failed list) is read one by one in inspect.
+    return Promise.all([
       readDeployedRecords(this.kube, this.namespace, owner),
       listDeployments(this.kube, this.namespace, ownerSelector(owner.project, owner.developer)).catch(() => new Map<string, Workload>()),
     ]);
+  }
+
+  async inspect(ctx: TargetContext, deployables: ReadonlyArray<Deployable>): Promise<Map<string, Deployed>> {
+    const started = this.deployedRead?.owner === ctx ? this.deployedRead.read : undefined;
+    this.deployedRead = undefined;
+    const [records, deployments] = await (started ?? this.readDeployed(ctx));
     const out = new Map<string, Deployed>();
     await Promise.all(
       deployables.map(async (d) => {
