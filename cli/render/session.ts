@@ -4,7 +4,7 @@ import { EngineBus } from '../../core/engine/state.js';
 import { resolveDeveloper, selectTarget, type Target, type TargetOptions } from '../../core/target/select.js';
 import { UserError } from '../../core/errors.js';
 import { kubeconfigFiles, preloadKubeClient } from '../../core/deploy/kube.js';
-import { loadProjectWithVersions } from '../../core/engine/versions.js';
+import { loadProjectWithVersions, probeProject } from '../../core/engine/versions.js';
 import { BASELINE_DEVELOPER } from '../../core/deploy/labels.js';
 import { plainRenderer, useColor } from './plain.js';
 import { jsonLinesRenderer } from './json.js';
@@ -44,8 +44,9 @@ export async function openSession(
   if (flags.target !== undefined && flags.target !== 'docker' && flags.target !== 'kubernetes') {
     throw new UserError(`--target must be "kubernetes" or "docker", not "${flags.target}"`);
   }
-  // The Kubernetes client takes a while to load: start it now, alongside config loading and content hashing.
-  // A warm-up only: it never rejects (a failure shows where the client is used).
+  // git first (the tree cache's reads), then the Kubernetes client, which takes a while to load, alongside them.
+  // The preload is a warm-up only: it never rejects (a failure shows where the client is used).
+  const started = await probeProject(dir);
   if (flags.target !== 'docker' && kubeconfigFiles().length > 0) void preloadKubeClient();
   // From the tree cache when nothing changed (core/changes/tree-cache.ts): no YAML parsing, no hashing.
   // The developer's name (maybe a git call) is resolved while the versions are computed.
@@ -56,7 +57,7 @@ export async function openSession(
     if (!opts.needsServices || loaded.services.length > 0) return;
     const empty = (await import('../../core/config/discover.js')).noServices(loaded);
     if (empty) throw new UserError(`nothing to run: ${empty.message}`, { hint: empty.hint });
-  });
+  }, started);
   const targetOpts: TargetOptions = {
     ...(flags.target ? { target: flags.target as 'docker' | 'kubernetes' } : {}),
     ...(flags.context ? { context: flags.context } : {}),

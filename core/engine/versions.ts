@@ -9,6 +9,20 @@ export async function contentVersions(project: ProjectConfig): Promise<Record<st
   return Object.fromEntries(await computeContentVersions(project));
 }
 
+/** The git reads of the project containing `dir` (those of loadProjectWithVersions), started. */
+export interface ProjectProbe {
+  probe: TreeProbe | undefined;
+}
+
+/**
+ * Starts the git reads loadProjectWithVersions needs: a caller about to load something large (the Kubernetes client)
+ * starts them first, so that git runs meanwhile (and is spawned from a small process).
+ */
+export async function probeProject(dir: string): Promise<ProjectProbe> {
+  const found = await findProjectRoot(path.resolve(dir)).catch(() => ({ kind: 'none' as const }));
+  return { probe: found.kind === 'file' ? new TreeProbe(path.dirname(found.file), found.file, { refs: false, slot: 'tree' }) : undefined };
+}
+
 /**
  * The project that contains `dir` and its content versions: from the tree cache when nothing changed since they
  * were stored (core/changes/tree-cache.ts), else loaded and computed (and stored). `check` sees the project before
@@ -17,9 +31,9 @@ export async function contentVersions(project: ProjectConfig): Promise<Record<st
 export async function loadProjectWithVersions(
   dir: string,
   check: (project: ProjectConfig) => Promise<void> | void = () => undefined,
+  early?: ProjectProbe,
 ): Promise<{ project: ProjectConfig; versions: Record<string, string> }> {
-  const found = await findProjectRoot(path.resolve(dir)).catch(() => ({ kind: 'none' as const }));
-  const probe = found.kind === 'file' ? new TreeProbe(path.dirname(found.file), found.file, { refs: false, slot: 'tree' }) : undefined;
+  const probe = (early ?? (await probeProject(dir))).probe;
   const cached = await probe?.cachedVersions();
   if (cached) {
     await check(cached.project);
