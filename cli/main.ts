@@ -69,13 +69,16 @@ export function devloopVersion(): string {
 export async function main(argv: string[]): Promise<number> {
   const name = commandName(argv);
   const entry = name ? commands[name] : undefined;
-  // The command's module loads alongside commander, and may start its work meanwhile.
+  // The command's module loads first and may start its work (plan starts git); commander loads meanwhile.
   const loading = entry?.load().then((m) => {
     m.prestart?.(argv);
     return m;
   });
   loading?.catch(() => undefined); // awaited below, where its failure is reported
-  const { Command, CommanderError } = await import('commander');
+  const { Command, CommanderError } = await (loading ?? Promise.resolve()).then(
+    () => import('commander'),
+    () => import('commander'),
+  );
   const program = new Command('devloop')
     .description('The inner dev loop for microservice monorepos on Kubernetes')
     .version(devloopVersion(), '-V, --version', 'print devloop\'s version')
