@@ -1,17 +1,25 @@
 /**
  * Benchmark of `devloop up --once` on the e2e cluster (remote target: build, push to the registry, apply, rollout).
  *
- *   npm run build && node bench/up/bench.ts [--runs 7] [--dir /tmp/devloop-bench-up] [--keep]
+ *   npm run build && node bench/up/bench.ts [--runs 7] [--dir /tmp/devloop-bench-up] [--project benchup] [--keep] [--reuse]
+ *     [--unchanged-only] [--compare DIR]
+ *
+ * --project names the project (the namespace is `<project>-bench`), so that several people can run it on one
+ * cluster; --keep leaves the repository and the namespace in place, --reuse measures against them without
+ * generating and deploying again; --unchanged-only skips the one-changed-service part; --compare DIR runs another
+ * build of devloop (DIR/bin/devloop.js, e.g. a checkout of main with its dist/) alternately with this one in the
+ * unchanged part.
  *
  * Prints
- *  1. the median wall time of `devloop up --once` when nothing changed, for 10 deployed services (target < 2 s);
+ *  1. the median wall time of `devloop up --once` when nothing changed, for 10 deployed services (target ≤ 0.3 s);
  *  2. the time devloop adds for one changed service: median `devloop up --once` minus the median of doing the same
  *     by hand with the docker CLI and kubectl (docker build + docker push + kubectl apply + kubectl rollout status)
  *     for the same kind of change (target < 1.5 s).
  * Needs the e2e infrastructure (`npm run infra:up`).
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { benchArgs, cli, commitAll, fmt, infraEnv, median, timed as timedIn, writeUnder } from '../lib.ts';
 
@@ -22,7 +30,7 @@ const dir = path.resolve(opt('--dir', '/tmp/devloop-bench-up'));
 const keep = flag('--keep');
 const infra = infraEnv();
 const developer = 'bench';
-const project = 'benchup';
+const project = opt('--project', 'benchup');
 const namespace = `${project}-${developer}`;
 const registry = infra.DEVLOOP_REGISTRY ?? '127.0.0.1:5000';
 // The docker CLI here has no buildx, so it builds with the classic builder; DOCKER_BUILDKIT=0 makes devloop use the
@@ -82,17 +90,44 @@ function generate(): void {
 const timed = (cmd: string, argv: string[]) => timedIn(cmd, argv, { cwd: dir, env });
 
 // A namespace left terminating by an earlier run must be gone before this one starts.
-spawnSync('kubectl', ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=120s'], { env, stdio: 'ignore' });
-generate();
-console.log(`generated ${SERVICES} services in ${dir}; first deploy…`);
-const first = timed('node', [cli, 'up', '--once']);
-console.log(`first up --once (build, push, deploy ${SERVICES} services): ${fmt(first.ms)}`);
+if (flag('--reuse') && existsSync(path.join(dir, '.git'))) {
+  console.log(`reusing ${dir} and namespace ${namespace}`);
+  timed('node', [cli, 'up', '--once']);
+} else {
+  spawnSync('kubectl', ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=120s'], { env, stdio: 'ignore' });
+  generate();
+  console.log(`generated ${SERVICES} services in ${dir}; first deploy…`);
+  const first = timed('node', [cli, 'up', '--once']);
+  console.log(`first up --once (build, push, deploy ${SERVICES} services): ${fmt(first.ms)}`);
+}
 
+// --compare: another build of devloop runs alternately with this one, so that both see the same load.
+const compareDir = opt('--compare', '');
+const compareCli = compareDir ? path.resolve(compareDir, 'bin/devloop.js') : null;
 const unchanged: number[] = [];
-for (let i = 0; i < runs; i++) {
-  const r = timed('node', [cli, 'up', '--once', '--json']);
+const unchangedCompared: number[] = [];
+const unchangedRun = (which: string, into: number[]) => {
+  const r = timed('node', [which, 'up', '--once', '--json']);
   if (r.stdout.includes('"build.started"') || r.stdout.includes('"deploy.applied"')) throw new Error('an unchanged run built or applied something');
-  unchanged.push(r.ms);
+  into.push(r.ms);
+};
+for (let i = 0; i < runs; i++) {
+  if (compareCli) unchangedRun(compareCli, unchangedCompared);
+  unchangedRun(cli, unchanged);
+}
+
+const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+const spread = (xs: number[]) => `median ${fmt(median(xs))} over ${xs.length} runs [min ${fmt(Math.min(...xs))}, max ${fmt(Math.max(...xs))}]`;
+console.log(`\nup --once, nothing changed, ${SERVICES} services: ${spread(unchanged)} (target ≤ 0.3 s); load average ${load()}`);
+if (compareCli) console.log(`  ${compareDir}, alternately: ${spread(unchangedCompared)}`);
+
+function cleanUp(): void {
+  spawnSync('kubectl', ['delete', 'namespace', namespace, '--wait=true', '--timeout=120s'], { env, stdio: 'ignore' });
+  rmSync(dir, { recursive: true, force: true });
+}
+if (flag('--unchanged-only')) {
+  if (!keep) cleanUp();
+  process.exit(0);
 }
 
 // One changed service, through devloop and by hand, alternating so both see the same machine load.
@@ -124,12 +159,9 @@ for (let i = 0; i < runs; i++) {
   byHand.push(performance.now() - t0);
 }
 
-console.log(`\nup --once, nothing changed, ${SERVICES} services: median ${fmt(median(unchanged))} over ${runs} runs (target < 2 s)`);
 console.log(`up --once, one changed service: median ${fmt(median(viaDevloop))}; by hand (docker build + push + kubectl apply + rollout status): median ${fmt(median(byHand))}`);
 console.log(`  devloop's own split: build ${fmt(median(split.build))}, push ${fmt(median(split.push))}, apply→ready ${fmt(median(split.rollout))}`);
 console.log(`devloop overhead for one changed service: ${fmt(median(viaDevloop) - median(byHand))} (target < 1.5 s)`);
 
-if (!keep) {
-  spawnSync('kubectl', ['delete', 'namespace', namespace, '--wait=true', '--timeout=120s'], { env, stdio: 'ignore' });
-  rmSync(dir, { recursive: true, force: true });
-}
+console.log(`load average ${load()}`);
+if (!keep) cleanUp();
