@@ -3,7 +3,8 @@ import path from 'node:path';
 import { findProjectRoot } from '../../core/config/root.js';
 import type { ProjectConfig } from '../../core/config/types.js';
 import type { Plan } from '../../core/changes/plan.js';
-import { TreeProbe } from '../../core/changes/tree-cache.js';
+import type { TreeProbe } from '../../core/changes/tree-cache.js';
+import { startTreeReads } from '../../core/changes/tree-reads.js';
 import { gitTimings } from '../../core/workspace/git-exec.js';
 import { cwdOption, workDir } from '../main.js';
 
@@ -20,8 +21,15 @@ let early: Start | undefined;
 
 function start(dir: string): Start {
   const found = findProjectRoot(dir).catch((): Found => ({ kind: 'none' }));
-  // With a devloop.yaml, an unchanged tree is answered from the tree cache (core/changes/tree-cache.ts).
-  const probe = found.then((f) => (f.kind === 'file' ? new TreeProbe(path.dirname(f.file), f.file, { refs: true, slot: 'plan' }) : undefined));
+  // With a devloop.yaml, an unchanged tree is answered from the tree cache (core/changes/tree-cache.ts). git starts
+  // first; the modules that interpret its answers load while it runs.
+  const probe = found.then(async (f) => {
+    if (f.kind !== 'file') return undefined;
+    const root = path.dirname(f.file);
+    const reads = startTreeReads(root, { refs: true });
+    const { TreeProbe } = await import('../../core/changes/tree-cache.js');
+    return new TreeProbe(root, f.file, { refs: true, slot: 'plan', reads });
+  });
   return { dir, found, probe };
 }
 

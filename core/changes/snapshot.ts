@@ -4,6 +4,9 @@ import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { GitRepo } from '../workspace/git.js';
 import { splitNul } from '../workspace/git-exec.js';
+import { FACTS_ARGS, LS_FILES_ARGS, STATUS_ARGS } from './tree-reads.js';
+
+export { FACTS_ARGS, LS_FILES_ARGS, STATUS_ARGS } from './tree-reads.js';
 
 /** One file of the working tree as a build would see it. */
 export interface FileEntry {
@@ -63,8 +66,6 @@ export interface RepoRead {
   defaultRefs: Promise<string>;
 }
 
-/** `git rev-parse` arguments whose answers make RepoFacts (HEAD last: it fails in a repository without commits). */
-export const FACTS_ARGS = ['rev-parse', '--show-toplevel', '--show-prefix', '--show-object-format', '--is-shallow-repository', '--absolute-git-dir'];
 
 /** Facts about the repository holding `root`; fails with a UserError-worthy message when there is none. */
 export async function readRepoFacts(git: GitRepo): Promise<RepoFacts> {
@@ -103,10 +104,6 @@ export async function readSnapshot(git: GitRepo, facts: Promise<RepoFacts>, root
   return buildSnapshot(root, staged, status, f);
 }
 
-/** The index: mode, object id and path of every entry. */
-export const LS_FILES_ARGS = ['ls-files', '--stage', '-z'];
-/** What differs from the index and HEAD, untracked files one by one. */
-export const STATUS_ARGS = ['status', '--porcelain=v2', '-z', '--untracked-files=all', '--ignore-submodules=dirty', '--', '.'];
 
 /** What `git status` (STATUS_ARGS) says, as changes, and the files whose working-tree content differs from the index. */
 export interface ParsedStatus {

@@ -4,10 +4,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProjectConfig } from '../config/types.js';
 import { readGit } from '../workspace/git-exec.js';
-import { DEFAULT_BRANCHES } from './base.js';
 import type { BuildInputs } from './content.js';
 import type { Plan } from './plan.js';
-import { FACTS_ARGS, hashFiles, LS_FILES_ARGS, parseRepoFacts, parseStatus, STATUS_ARGS, type FileEntry, type RepoFacts } from './snapshot.js';
+import { hashFiles, parseRepoFacts, parseStatus, type FileEntry, type RepoFacts } from './snapshot.js';
+import { LS_FILES_ARGS, startTreeReads, type TreeReads } from './tree-reads.js';
 
 /**
  * A cache of the answers for a tree that did not change: the loaded project with its content versions (`up`,
@@ -107,15 +107,16 @@ export class TreeProbe {
   readonly state: Promise<TreeState | null>;
   private stagedRead: Promise<string | null> | undefined;
 
+  /** `reads`: the reads already started for `root` (startTreeReads), else they start here. */
   constructor(
     readonly root: string,
     readonly configFile: string,
-    opts: { refs: boolean; slot: SlotName },
+    opts: { refs: boolean; slot: SlotName; reads?: TreeReads },
   ) {
-    // The longest first.
-    this.status = readGit(root, STATUS_ARGS);
-    this.revParse = readGit(root, [...FACTS_ARGS, 'HEAD^{commit}']);
-    this.refs = opts.refs ? readGit(root, ['for-each-ref', '--format=%(refname)%00%(objectname)', ...DEFAULT_BRANCHES]) : undefined;
+    const reads = opts.reads ?? startTreeReads(root, { refs: opts.refs });
+    this.status = reads.status;
+    this.revParse = reads.revParse;
+    this.refs = reads.refs;
     this.state = this.readState(opts.slot).catch(() => null); // any surprise: no cache, the full path reports it
   }
 
