@@ -12,24 +12,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { benchArgs, cli, commitAll, fmt, infraEnv, median, timed } from '../lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-};
+const { opt, flag } = benchArgs(import.meta.filename);
 const runs = Number(opt('--runs', '5'));
 const dir = path.resolve(opt('--dir', '/tmp/devloop-bench-gochange'));
-const keep = args.includes('--keep');
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cli = path.join(repoRoot, 'bin/devloop.js');
-
-const infra: Record<string, string> = {};
-for (const line of execFileSync('bash', [path.join(repoRoot, 'e2e/infra/infra.sh'), 'env'], { encoding: 'utf8' }).split('\n')) {
-  const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-  // PATH's `$PATH` tail stands for this process's own PATH.
-  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2').replace('$PATH', process.env.PATH ?? '');
-}
+const keep = flag('--keep');
+const infra = infraEnv();
 const developer = 'bench';
 const project = 'benchgo';
 const service = 'orders';
@@ -41,20 +30,7 @@ const builders = {
   classic: { ...baseEnv, DOCKER_BUILDKIT: '0' },
 };
 
-function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv): { ms: number; stdout: string } {
-  const t0 = performance.now();
-  const r = spawnSync(cmd, argv, { cwd: dir, env, encoding: 'utf8', maxBuffer: 1 << 26 });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
-  return { ms, stdout: r.stdout };
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const run = (cmd: string, argv: string[], env: NodeJS.ProcessEnv) => timed(cmd, argv, { cwd: dir, env });
 
 // A namespace left terminating by an earlier run must be gone before this one starts.
 spawnSync('kubectl', ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=120s'], { env: baseEnv, stdio: 'ignore' });
@@ -63,8 +39,7 @@ mkdirSync(dir, { recursive: true });
 execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir });
 writeFileSync(path.join(dir, 'devloop.yaml'), `version: 1\nname: ${project}\nservices: []\n`);
 run('node', [cli, 'scaffold', 'go-grpc', service, '--module', `example.com/${project}/${service}`], baseEnv);
-execFileSync('git', ['add', '-A'], { cwd: dir });
-execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@devloop.invalid', 'commit', '-qm', 'bench'], { cwd: dir });
+commitAll(dir);
 console.log(`scaffolded go-grpc ${service} in ${dir}; first deploy (BuildKit, cold build cache for this module)…`);
 console.log(`first up --once: ${fmt(run('node', [cli, 'up', '--once'], builders.buildkit).ms)}`);
 

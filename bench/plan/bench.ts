@@ -16,6 +16,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchArgs, cli } from '../lib.ts';
 
 const SERVICES = 300;
 const TOTAL_FILES = 30_000;
@@ -23,15 +24,10 @@ const GO_LIBS = 10;
 const JS_LIBS = 10;
 const FILES_PER_LIB = 300;
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-};
+const { opt, flag } = benchArgs(import.meta.filename);
 const runs = Number(opt('--runs', '9'));
-const rootContext = args.includes('--root-context');
+const rootContext = flag('--root-context');
 const dir = path.resolve(opt('--dir', '/tmp/devloop-bench-plan'));
-const cli = path.resolve(import.meta.dirname, '../../bin/devloop.js');
 
 function git(...a: string[]): string {
   return execFileSync('git', a, { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -193,10 +189,10 @@ if (!existsSync(cli) || !existsSync(path.resolve(import.meta.dirname, '../../dis
   process.exit(2);
 }
 const t0 = Date.now();
-const files = args.includes('--reuse') && existsSync(path.join(dir, '.git')) ? (git('checkout', '-q', '--', '.'), TOTAL_FILES) : generate();
+const files = flag('--reuse') && existsSync(path.join(dir, '.git')) ? (git('checkout', '-q', '--', '.'), TOTAL_FILES) : generate();
 console.log(`generated ${SERVICES} services${rootContext ? ' (root context)' : ''}, ${files} files in ${dir} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 console.log(`node ${process.version}, ${runs} runs each, median wall time of \`node bin/devloop.js plan --json\`; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 measure('no change');
 appendFileSync(path.join(dir, 'services/svc-150/internal/p5/svc-150_f13.go'), '// edited\n');
 measure('one changed file');
-if (!args.includes('--keep')) rmSync(dir, { recursive: true, force: true });
+if (!flag('--keep')) rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 /**
  * Benchmark of the shared cluster on the e2e cluster with istiod (remote target: registry, apply, rollout, routes).
  *
- *   npm run bench:shared [-- --services 30 --runs 3 --dir /tmp/devloop-bench-shared --project benchshared --keep]
+ *   npm run bench:shared [-- --services 30 --runs 3 --dir /tmp/devloop-bench-shared --project benchshared --builder classic --keep]
  *
  * A baseline of 30 gRPC services (proxyless xDS clients of istiod) deployed with `up --baseline`; then a developer
  * changes one service and runs `up --once`. Prints
@@ -16,25 +16,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { benchArgs, cli, commitAll, fmt, infraEnv, median, repoRoot, timed as timedIn, writeUnder } from '../lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-};
+const { opt, flag } = benchArgs(import.meta.filename);
 const SERVICES = Number(opt('--services', '30'));
 const runs = Number(opt('--runs', '3'));
 const dir = path.resolve(opt('--dir', '/tmp/devloop-bench-shared'));
-const keep = args.includes('--keep');
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cli = path.join(repoRoot, 'bin/devloop.js');
-
-const infra: Record<string, string> = {};
-for (const line of execFileSync('bash', [path.join(repoRoot, 'e2e/infra/infra.sh'), 'env'], { encoding: 'utf8' }).split('\n')) {
-  const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-  // PATH's `$PATH` tail stands for this process's own PATH.
-  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2').replace('$PATH', process.env.PATH ?? '');
-}
+const keep = flag('--keep');
+const infra = infraEnv();
 const istiod = infra.DEVLOOP_ISTIOD;
 if (!istiod) throw new Error('DEVLOOP_ISTIOD is not set by `infra.sh env`: istiod is not up (run npm run infra:up)');
 // The project's name names its namespaces and images (`--project` keeps concurrent runs on one cluster apart).
@@ -52,11 +41,7 @@ else delete env.DOCKER_BUILDKIT;
 
 const name = (i: number) => `svc-${String(i).padStart(2, '0')}`;
 
-function write(rel: string, text: string): void {
-  const abs = path.join(dir, rel);
-  mkdirSync(path.dirname(abs), { recursive: true });
-  writeFileSync(abs, text);
-}
+const write = (rel: string, text: string) => writeUnder(dir, rel, text);
 
 /** The whoami test service (answers gRPC calls with its pod name), built for this host once. */
 function whoami(): string {
@@ -137,27 +122,15 @@ function generate(binary: string): void {
     services.push(`  - name: ${svc}\n    path: services/${svc}\n    manifests: services/${svc}/k8s\n    image: ${project}/${svc}`);
   }
   write('devloop.yaml', `version: 1\nname: ${project}\nshared:\n  baseline: ${baseline}\nservices:\n${services.join('\n')}\n`);
-  execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir });
-  execFileSync('git', ['add', '-A'], { cwd: dir });
-  execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@devloop.invalid', 'commit', '-qm', 'bench'], { cwd: dir });
+  commitAll(dir);
 }
 
-/** Runs a command to its end: its wall time, output, and the wall-clock times (ms since the epoch) it started and ended. */
+/** Runs a command in the generated repository: its wall time, output, and the wall-clock times (ms since the epoch) it started and ended. */
 function timed(cmd: string, argv: string[], extra: Record<string, string> = {}): { ms: number; stdout: string; startedAt: number; endedAt: number } {
   const startedAt = Date.now();
-  const t0 = performance.now();
-  const r = spawnSync(cmd, argv, { cwd: dir, env: { ...env, ...extra }, encoding: 'utf8', maxBuffer: 1 << 26 });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
-  return { ms, stdout: r.stdout, startedAt, endedAt: startedAt + ms };
+  const r = timedIn(cmd, argv, { cwd: dir, env: { ...env, ...extra } });
+  return { ...r, startedAt, endedAt: startedAt + r.ms };
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const kubectl = (...argv: string[]) => spawnSync('kubectl', argv, { env, encoding: 'utf8' });
 
 /** Every object in the namespace carrying devloop's developer label `dev`, plus routes naming `dev`. */

@@ -22,31 +22,22 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { benchArgs, cli, commitAll, infraEnv } from '../lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-};
+const { opt, flag } = benchArgs(import.meta.filename);
 const requests = Number(opt('--requests', '1000'));
 const seconds = Number(opt('--seconds', '5'));
 const connections = Number(opt('--connections', '50'));
 const starts = Number(opt('--starts', '3'));
 const kills = Number(opt('--kills', '1'));
-const keep = args.includes('--keep');
+const keep = flag('--keep');
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cli = path.join(repoRoot, 'bin/devloop.js');
 const dir = '/tmp/dl-swap-bench';
 const developer = 'dl-swap-bench';
 const namespace = 'dl-swap-bench';
 const localPort = 18680;
 
-const infra: Record<string, string> = {};
-for (const line of execFileSync('bash', [path.join(repoRoot, 'e2e/infra/infra.sh'), 'env'], { encoding: 'utf8' }).split('\n')) {
-  const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2').replace('$PATH', process.env.PATH ?? '');
-}
+const infra = infraEnv();
 const env = { ...process.env, ...infra, DEVLOOP_DEVELOPER: developer, NO_COLOR: '1' };
 const kubectl = (...a: string[]) => execFileSync('kubectl', a, { env, encoding: 'utf8', maxBuffer: 16 << 20 });
 const kc = new k8s.KubeConfig();
@@ -89,7 +80,7 @@ rmSync(dir, { recursive: true, force: true });
 mkdirSync(path.join(dir, 'services/web'), { recursive: true });
 writeFileSync(path.join(dir, 'services/web/Dockerfile'), 'FROM scratch\n');
 writeFileSync(path.join(dir, 'devloop.yaml'), 'version: 1\nname: dlswap\nservices:\n  - name: web\n    path: services/web\n');
-for (const a of [['init', '-q', '-b', 'main'], ['add', '-A'], ['-c', 'user.name=bench', '-c', 'user.email=bench@devloop.invalid', 'commit', '-qm', 'bench']]) execFileSync('git', a, { cwd: dir });
+commitAll(dir);
 
 // The local process.
 let firstLocalAt = 0;

@@ -18,31 +18,21 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { benchArgs, cli, infraEnv, repoRoot } from '../lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-};
+const { opt, flag } = benchArgs(import.meta.filename);
 const samples = Number(opt('--samples', '100'));
 const batches = Number(opt('--batches', '20'));
 const idleSeconds = Number(opt('--idle', '60'));
 const extraFiles = Number(opt('--files', '50000'));
-const keep = args.includes('--keep');
+const keep = flag('--keep');
 const BATCH = 200;
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cli = path.join(repoRoot, 'bin/devloop.js');
 const dir = '/tmp/devloop-bench-sync';
 const developer = 'bench';
 const namespace = `syncdemo-${developer}`;
 
-const infra: Record<string, string> = {};
-for (const line of execFileSync('bash', [path.join(repoRoot, 'e2e/infra/infra.sh'), 'env'], { encoding: 'utf8' }).split('\n')) {
-  const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-  // PATH's `$PATH` tail stands for this process's own PATH.
-  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2').replace('$PATH', process.env.PATH ?? '');
-}
+const infra = infraEnv();
 const env = { ...process.env, ...infra, DEVLOOP_DEVELOPER: developer, NO_COLOR: '1' };
 const git = (...a: string[]) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@devloop.invalid', ...a], { cwd: dir, stdio: 'pipe' });
 const kubectl = (...a: string[]) => execFileSync('kubectl', a, { env, encoding: 'utf8' });

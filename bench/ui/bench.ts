@@ -21,16 +21,13 @@ import { PassThrough, Writable } from 'node:stream';
 import type * as StartModule from '../../cli/ui/start.js';
 import type * as StateModule from '../../core/engine/state.js';
 import type * as StoreModule from '../../cli/ui/store.js';
+import { benchArgs } from '../lib.ts';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : fallback;
-};
-const RATE = opt('--rate', 10_000);
-const SECONDS = opt('--seconds', 5);
-const KEYS = opt('--keys', 40);
-const SERVICES = opt('--services', 10);
+const { opt } = benchArgs(import.meta.filename);
+const RATE = Number(opt('--rate', '10000'));
+const SECONDS = Number(opt('--seconds', '5'));
+const KEYS = Number(opt('--keys', '40'));
+const SERVICES = Number(opt('--services', '10'));
 const COLUMNS = 120;
 const ROWS = 40;
 

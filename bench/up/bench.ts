@@ -10,28 +10,17 @@
  *     for the same kind of change (target < 1.5 s).
  * Needs the e2e infrastructure (`npm run infra:up`).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { benchArgs, cli, commitAll, fmt, infraEnv, median, timed as timedIn, writeUnder } from '../lib.ts';
 
 const SERVICES = 10;
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback;
-};
+const { opt, flag } = benchArgs(import.meta.filename);
 const runs = Number(opt('--runs', '7'));
 const dir = path.resolve(opt('--dir', '/tmp/devloop-bench-up'));
-const keep = args.includes('--keep');
-const repoRoot = path.resolve(import.meta.dirname, '../..');
-const cli = path.join(repoRoot, 'bin/devloop.js');
-
-const infra: Record<string, string> = {};
-for (const line of execFileSync('bash', [path.join(repoRoot, 'e2e/infra/infra.sh'), 'env'], { encoding: 'utf8' }).split('\n')) {
-  const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-  // PATH's `$PATH` tail stands for this process's own PATH.
-  if (m) infra[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2').replace('$PATH', process.env.PATH ?? '');
-}
+const keep = flag('--keep');
+const infra = infraEnv();
 const developer = 'bench';
 const project = 'benchup';
 const namespace = `${project}-${developer}`;
@@ -40,11 +29,7 @@ const registry = infra.DEVLOOP_REGISTRY ?? '127.0.0.1:5000';
 // same builder, so that the by-hand comparison measures devloop's own time (bench/gochange compares the builders).
 const env = { ...process.env, ...infra, DEVLOOP_DEVELOPER: developer, NO_COLOR: '1', DOCKER_BUILDKIT: '0' };
 
-function write(rel: string, text: string): void {
-  const abs = path.join(dir, rel);
-  mkdirSync(path.dirname(abs), { recursive: true });
-  writeFileSync(abs, text);
-}
+const write = (rel: string, text: string) => writeUnder(dir, rel, text);
 
 const name = (i: number) => `svc-${String(i).padStart(2, '0')}`;
 
@@ -91,25 +76,10 @@ function generate(): void {
     services.push(`  - name: ${svc}\n    path: services/${svc}\n    manifests: services/${svc}/k8s`);
   }
   write('devloop.yaml', `version: 1\nname: ${project}\nservices:\n${services.join('\n')}\n`);
-  execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir });
-  execFileSync('git', ['add', '-A'], { cwd: dir });
-  execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@devloop.invalid', 'commit', '-qm', 'bench'], { cwd: dir });
+  commitAll(dir);
 }
 
-function timed(cmd: string, argv: string[]): { ms: number; stdout: string } {
-  const t0 = performance.now();
-  const r = spawnSync(cmd, argv, { cwd: dir, env, encoding: 'utf8', maxBuffer: 1 << 26 });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
-  return { ms, stdout: r.stdout };
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const timed = (cmd: string, argv: string[]) => timedIn(cmd, argv, { cwd: dir, env });
 
 // A namespace left terminating by an earlier run must be gone before this one starts.
 spawnSync('kubectl', ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=120s'], { env, stdio: 'ignore' });

@@ -46,8 +46,8 @@ export function register(program: Command): void {
     .argument('[service]', 'the service (or its Service, or its workload) whose traffic to take')
     .argument('[command...]', 'after --: a command to run with the workload’s environment; the swap ends when it exits')
     .option('-p, --port <local:remote>', 'local port for a Service port (repeatable); default: the same port as the container’s', collect, [])
-    .option('--personal', 'only requests carrying your routing key (shared cluster)')
-    .option('--global', 'all of the Service’s traffic (the default in your own namespace)')
+    .option('--personal', 'only requests carrying your routing key (the default in a shared cluster)')
+    .option('--global', 'all of the Service’s traffic, everybody’s (the default in your own namespace)')
     .option('--take-over', 'replace your own swap of this Service whose devloop is gone')
     .option('--list', 'list the swaps: who, what, where, since when, until when')
     .option('-A, --all-namespaces', 'with --list: in every namespace you may read')
@@ -66,11 +66,10 @@ export function register(program: Command): void {
       // Checked before anything is loaded or changed.
       const ports = parsePortRequests(flags.port);
       const session = await openSession(workDir(program), flags, true);
-      if (flags.personal) {
-        throw session.project.shared
-          ? new UserError('personal mode is not supported by this devloop: swaps are global, in your own namespace', { hint: 'drop --personal and swap in your namespace' })
-          : new UserError('personal mode needs shared: in devloop.yaml', { hint: 'personal swaps route by your routing key in a shared cluster; without one, swap globally in your own namespace (drop --personal)' });
+      if (flags.personal && !session.project.shared) {
+        throw new UserError('personal mode needs shared: in devloop.yaml', { hint: 'personal swaps route by your routing key in a shared cluster; without one, swap globally in your own namespace (drop --personal)' });
       }
+      const mode = flags.personal ? 'personal' : flags.global ? 'global' : undefined;
       const report = (e: EngineEventInput) => session.bus.emit(e);
       const swapContext = session.target.swapContext?.({ project: session.project, developer: session.developer }, report);
       if (!swapContext) {
@@ -88,17 +87,28 @@ export function register(program: Command): void {
 
       if (flags.stop) {
         const { planSwap } = await import('../../core/swap/resolve.js');
+        const { toLabelValue } = await import('../../core/deploy/labels.js');
         const plan = await planSwap(kube, namespace, session.project.name, service!, [], async (s) => (await lease.readSwap(kube, namespace, s))?.selector).catch(() => undefined);
-        const record = await lease.readSwap(kube, namespace, plan?.serviceName ?? service!);
-        if (!record) {
-          process.stderr.write(`${service} is not swapped in ${namespace}: nothing to restore\n`);
+        const target = plan?.serviceName ?? service!;
+        // This developer's personal swap of it, and its global swap (whoever holds it); --personal/--global pick one.
+        const records = (
+          await Promise.all([
+            mode === 'global' || !swapContext.personal ? undefined : lease.readSwap(kube, namespace, target, toLabelValue(session.developer)),
+            mode === 'personal' ? undefined : lease.readSwap(kube, namespace, target),
+          ])
+        ).filter((r): r is SwapRecord => !!r);
+        if (records.length === 0) {
+          process.stderr.write(`${service} is not swapped${mode ? ` (${mode})` : ''} in ${namespace}: nothing to restore\n`);
           return;
         }
-        if (record.developer !== session.developer) {
-          throw new UserError(`${record.service} is swapped by ${swap.describeHolder(record)}, not by you`, { hint: 'only its holder can stop it; it ends when their lease runs out' });
+        const mine = records.filter((r) => r.developer === toLabelValue(session.developer));
+        if (mine.length === 0) {
+          throw new UserError(`${records[0]!.service} is swapped by ${swap.describeHolder(records[0]!)}, not by you`, { hint: 'only its holder can stop it; it ends when their lease runs out' });
         }
-        await swap.undoSwap(kube, record, record.uid);
-        report({ type: 'swap.restored', service: record.service, namespace, by: 'devloop', reason: 'stopped with --stop' });
+        for (const record of mine) {
+          await swap.undoSwap(kube, record, record.uid);
+          report({ type: 'swap.restored', service: record.service, namespace, by: 'devloop', reason: `stopped with --stop (${record.mode})` });
+        }
         return;
       }
 
@@ -119,7 +129,7 @@ export function register(program: Command): void {
       process.on('SIGHUP', onSignal);
       let active: SwapSession;
       try {
-        active = await swap.SwapSession.start(swapContext, { name: service!, ports, ...(flags.takeOver ? { takeOver: true } : {}), ...(flags.agentBase ? { agentBase: flags.agentBase } : {}), signal: abort.signal });
+        active = await swap.SwapSession.start(swapContext, { name: service!, ports, ...(mode ? { mode } : {}), ...(flags.takeOver ? { takeOver: true } : {}), ...(flags.agentBase ? { agentBase: flags.agentBase } : {}), signal: abort.signal });
       } catch (err) {
         if (abort.signal.aborted) {
           process.exitCode = 130;

@@ -123,9 +123,9 @@ export function formatEvent(e: EngineEvent, opts: Pick<PlainOptions, 'color' | '
     case 'internal.error':
       return [red(`${e.message.split('\n')[0]} — stopping`)];
     case 'swap.started':
-      return [green(`${svc(e.service)} swapped → ${e.ports.map((p) => `127.0.0.1:${p.local}${e.ports.length > 1 ? ` (port ${p.port})` : ''}`).join(', ')} (agent ${e.agent}, lease ${e.leaseSeconds} s); Ctrl-C restores`)];
+      return [green(`${svc(e.service)} swapped → ${e.ports.map((p) => `127.0.0.1:${p.local}${e.ports.length > 1 ? ` (port ${p.port})` : ''}`).join(', ')} (${e.mode === 'personal' ? `requests with devloop-route=${e.routeKey ?? '?'} only; ` : ''}agent ${e.agent}, lease ${e.leaseSeconds} s); Ctrl-C restores`)];
     case 'swap.traffic':
-      return opts.verbose ? [dim(`${svc(e.service)} ${e.connections} connection${e.connections === 1 ? '' : 's'} through the swap`)] : [];
+      return opts.verbose ? [dim(`${svc(e.service)} ${e.requests} request${e.requests === 1 ? '' : 's'} (${e.connections} connection${e.connections === 1 ? '' : 's'}) through the swap`)] : [];
     case 'swap.refused':
       return [red(`${svc(e.service)} ${e.message}`)];
     case 'swap.reconnecting':

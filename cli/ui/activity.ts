@@ -22,8 +22,8 @@ export interface ServiceActivity {
   lastError?: string;
   /** The first part of the failed event's type ("sync" for sync.failed). */
   lastErrorKind?: string;
-  /** While the service is swapped: where its traffic goes, and the connections carried so far. */
-  swap?: { local: string; connections: number };
+  /** While the service is swapped: where its traffic goes, and the requests carried so far. */
+  swap?: { local: string; requests: number; personal?: boolean };
 }
 
 export interface ActivityOptions {
@@ -114,11 +114,11 @@ export class Activity {
         for (const s of event.services) this.service(s.name);
         break;
       case 'swap.started':
-        this.service(event.service).swap = { local: event.ports.map((p) => `127.0.0.1:${p.local}`).join(','), connections: 0 };
+        this.service(event.service).swap = { local: event.ports.map((p) => `127.0.0.1:${p.local}`).join(','), requests: 0, ...(event.mode === 'personal' ? { personal: true } : {}) };
         break;
       case 'swap.traffic': {
         const swap = this.service(event.service).swap;
-        if (swap) swap.connections = event.connections;
+        if (swap) swap.requests = event.requests;
         // Counted on the row, not logged.
         return;
       }

@@ -271,7 +271,7 @@ export function buildView(input: ViewInput): DashboardView {
     const s = engine.services[name]!;
     const a = activity.service(name);
     const phase: Pick<ServiceRow, 'state' | 'tone' | 'progress'> = a.swap
-      ? { state: `swapped → ${a.swap.local} · ${a.swap.connections}`, tone: 'good' }
+      ? { state: `swapped${a.swap.personal ? ' (your key)' : ''} → ${a.swap.local} · ${a.swap.requests} req`, tone: 'good' }
       : describePhase(s, engine.target ?? header.target, s.deliverySteps ?? 0, now);
     if (phase.state.startsWith('synced') && s.sync?.lastAt !== undefined) expires.push(s.sync.lastAt + SYNCED_MS);
     const error = FAILED_PHASES.has(s.phase)

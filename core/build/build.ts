@@ -80,7 +80,24 @@ export async function buildImage(
     dockerfileText = withoutCacheMounts(await readDockerfile(req));
     if (dockerfileText !== undefined) onProgress({ kind: 'log', line: 'the classic builder has no cache mounts: RUN --mount=type=cache steps run without them' });
   }
-  const context = contextTarStream(req.contextDir, req.dockerfile, dockerfileText);
+  const tar = contextTarStream(req.contextDir, req.dockerfile, dockerfileText);
+  // The build owns the context's producer: it stops with the build, whatever the outcome.
+  try {
+    return await runBuild(docker, req, builder, tar.stream, file, onProgress);
+  } finally {
+    await tar.close();
+  }
+}
+
+/** The build itself, once its context is being produced: starts it, follows its progress, names its failure. */
+async function runBuild(
+  docker: Dockerode,
+  req: BuildRequest,
+  builder: BuilderKind,
+  context: Readable,
+  file: string,
+  onProgress: (p: BuildProgress) => void,
+): Promise<string> {
   // A context that fails while it is sent (a file vanished) is the reason the build failed, whatever the daemon says.
   let contextError: Error | undefined;
   context.on('error', (err: Error) => (contextError ??= err));
@@ -107,7 +124,6 @@ export async function buildImage(
     if (contextError) throw contextError;
     const message = refusalMessage(err);
     if (builder === 'buildkit' && isBuildkitUnsupported(message)) {
-      context.destroy();
       throw new BuildkitUnavailable(message);
     }
     // The daemon refused the build before any step: a Dockerfile it cannot parse, a context it cannot read. Both

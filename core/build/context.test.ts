@@ -23,12 +23,14 @@ async function files(entries: Record<string, string>): Promise<void> {
 async function tarNames(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const ex = extract();
-  contextTarStream(dir).pipe(ex);
+  const tar = contextTarStream(dir);
+  tar.stream.pipe(ex);
   for await (const entry of ex) {
     const chunks: Buffer[] = [];
     for await (const c of entry) chunks.push(c as Buffer);
     out.set(`${entry.header.name}${entry.header.type === 'directory' ? '/' : ''}`, Buffer.concat(chunks).toString());
   }
+  await tar.close();
   return out;
 }
 
@@ -94,7 +96,8 @@ describe('build context edge cases', () => {
     const many: Record<string, string> = { Dockerfile: 'FROM scratch\n' };
     for (let i = 0; i < 200; i++) many[`src/f${String(i).padStart(3, '0')}.txt`] = 'x'.repeat(64 * 1024);
     await files(many);
-    const stream = contextTarStream(dir);
+    const tar = contextTarStream(dir);
+    const stream = tar.stream;
     const failed = new Promise<unknown>((resolve) => stream.on('error', resolve));
     // Read the first chunk, then take the rest of the tree away before reading on (a branch switch mid-build).
     await new Promise<void>((resolve) => stream.once('readable', () => resolve()));
@@ -104,5 +107,23 @@ describe('build context edge cases', () => {
     const err = await failed;
     expect(err).toBeInstanceOf(ContextChanged);
     expect((err as ContextChanged).message).toMatch(/^src\/f\d{3}\.txt changed while the build context was being sent$/);
+    await tar.close();
+  });
+
+  it('stops producing when its reader gives up mid-file, and close() waits for that', async () => {
+    const many: Record<string, string> = { Dockerfile: 'FROM scratch\n' };
+    for (let i = 0; i < 50; i++) many[`src/f${String(i).padStart(2, '0')}.txt`] = 'x'.repeat(256 * 1024);
+    await files(many);
+    const tar = contextTarStream(dir);
+    const errors: unknown[] = [];
+    tar.stream.on('error', (err) => errors.push(err));
+    // One chunk read, the rest left unread: the producer waits on a full stream until close() stops it.
+    await new Promise<void>((resolve) => tar.stream.once('readable', () => resolve()));
+    const first = tar.stream.read() as Buffer;
+    await tar.close();
+    expect(first.length).toBeGreaterThan(0);
+    expect(tar.stream.destroyed).toBe(true);
+    // A reader that gave up is told nothing: the stream ends without an error.
+    expect(errors).toEqual([]);
   });
 });

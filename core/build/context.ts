@@ -90,6 +90,17 @@ export async function listContext(contextDir: string, dockerfile = 'Dockerfile')
 
 const VANISHED = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
 
+/** A build context on its way to the daemon: the tar, and the task that produces it. */
+export interface ContextTar {
+  /** The tar. A failure while producing it (a vanished file: ContextChanged) destroys it with that error. */
+  readonly stream: Readable;
+  /**
+   * Stops the producer, if it is still running (the reader gave up: the build failed or was refused), and resolves
+   * once it has stopped. Whoever reads the stream calls it when done with it, whatever the outcome.
+   */
+  close(): Promise<void>;
+}
+
 /**
  * A tar stream of the build context, produced lazily (files are read as the daemon consumes the stream). Entries
  * carry the files' own modification times, as the docker CLI sends them: the builders' cache keys ignore them, but
@@ -97,40 +108,56 @@ const VANISHED = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
  * mtime would let a cache mount serve a stale parse of a changed file of the same size).
  * `dockerfileText`, when given, is sent in place of the Dockerfile's content.
  */
-export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile', dockerfileText?: string): Readable {
+export function contextTarStream(contextDir: string, dockerfile = 'Dockerfile', dockerfileText?: string): ContextTar {
   const pack = tarPack();
-  // The producer belongs to the stream: any failure destroys the stream, which the build reading it reports.
-  void (async () => {
-    let current = '.';
-    try {
-      const files = await listContext(contextDir, dockerfile);
-      const dockerfileName = dockerfileInContext(contextDir, dockerfile).name;
-      for (const f of files) {
-        current = f.name;
-        const st = await lstat(f.abs);
-        if (dockerfileText !== undefined && f.name === dockerfileName) {
-          pack.entry({ name: f.name, mode: st.mode & 0o7777, mtime: st.mtime }, dockerfileText);
-        } else if (f.kind === 'dir') {
-          pack.entry({ name: f.name, type: 'directory', mode: st.mode & 0o7777, mtime: st.mtime });
-        } else if (f.kind === 'symlink') {
-          pack.entry({ name: f.name, type: 'symlink', linkname: await readlink(f.abs), mode: st.mode & 0o7777, mtime: st.mtime });
-        } else {
-          await new Promise<void>((resolve, reject) => {
-            const entry = pack.entry({ name: f.name, size: st.size, mode: st.mode & 0o7777, mtime: st.mtime }, (err) =>
-              err ? reject(err) : resolve(),
-            );
-            // Destroying the pack (below) ends the open entry with the same error: the pack's reader reports it.
-            entry.on('error', reject);
-            const src = createReadStream(f.abs);
-            src.on('error', reject);
-            src.pipe(entry);
-          });
-        }
+  // Its failures end the stream with the error; it settles once the stream is finalized or destroyed.
+  const produced = produceContext(pack, contextDir, dockerfile, dockerfileText);
+  const stream = pack as unknown as Readable;
+  return {
+    stream,
+    async close() {
+      // Without an error, so the reader sees none. Before the end of the tar the open entry fails and the producer
+      // stops; after it, this changes nothing.
+      stream.destroy();
+      await produced;
+    },
+  };
+}
+
+async function produceContext(pack: ReturnType<typeof tarPack>, contextDir: string, dockerfile: string, dockerfileText: string | undefined): Promise<void> {
+  let current = '.';
+  try {
+    const files = await listContext(contextDir, dockerfile);
+    const dockerfileName = dockerfileInContext(contextDir, dockerfile).name;
+    for (const f of files) {
+      current = f.name;
+      const st = await lstat(f.abs);
+      if (dockerfileText !== undefined && f.name === dockerfileName) {
+        pack.entry({ name: f.name, mode: st.mode & 0o7777, mtime: st.mtime }, dockerfileText);
+      } else if (f.kind === 'dir') {
+        pack.entry({ name: f.name, type: 'directory', mode: st.mode & 0o7777, mtime: st.mtime });
+      } else if (f.kind === 'symlink') {
+        pack.entry({ name: f.name, type: 'symlink', linkname: await readlink(f.abs), mode: st.mode & 0o7777, mtime: st.mtime });
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          const src = createReadStream(f.abs);
+          const fail = (err: Error) => {
+            src.destroy();
+            reject(err);
+          };
+          const entry = pack.entry({ name: f.name, size: st.size, mode: st.mode & 0o7777, mtime: st.mtime }, (err) =>
+            err ? fail(err) : resolve(),
+          );
+          // Destroying the pack (below, or by its reader) ends the open entry with an error: the producer stops.
+          entry.on('error', fail);
+          src.on('error', fail);
+          src.pipe(entry);
+        });
       }
-      pack.finalize();
-    } catch (err) {
-      pack.destroy(VANISHED.has((err as NodeJS.ErrnoException).code ?? '') ? new ContextChanged(current, err) : (err as Error));
     }
-  })();
-  return pack as unknown as Readable;
+    pack.finalize();
+  } catch (err) {
+    // A pack its reader destroyed already carries its reader's outcome: destroying it again changes nothing.
+    pack.destroy(VANISHED.has((err as NodeJS.ErrnoException).code ?? '') ? new ContextChanged(current, err) : (err as Error));
+  }
 }

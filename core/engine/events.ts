@@ -86,9 +86,9 @@ export type EngineEvent =
   /** A bug in devloop (an error nobody handled): the command stops cleanly after it. */
   | { type: 'internal.error'; at: number; message: string }
   // Swap (core/swap): a Service's traffic carried to a process on the developer's machine.
-  | { type: 'swap.started'; at: number; service: string; namespace: string; mode: 'global'; ports: SwapPortEvent[]; agent: string; leaseSeconds: number }
+  | { type: 'swap.started'; at: number; service: string; namespace: string; mode: 'global' | 'personal'; ports: SwapPortEvent[]; agent: string; leaseSeconds: number; routeKey?: string }
   /** Connections carried through the tunnel so far (at most about once a second). */
-  | { type: 'swap.traffic'; at: number; service: string; connections: number }
+  | { type: 'swap.traffic'; at: number; service: string; connections: number; requests: number }
   /** A connection from the cluster found nothing listening on the local port (the caller got a reset); repeated at most every 5 s. */
   | { type: 'swap.refused'; at: number; service: string; local: number; message: string }
   /** The tunnel or the agent went away; devloop is reconnecting (to the agent the cluster recreates). */

@@ -2,7 +2,7 @@ import type { Kube } from '../deploy/kube.js';
 import { isNotFound, kubeCallFailed } from '../deploy/kube.js';
 import { MANAGED_BY, MANAGED_BY_VALUE, ownerLabels, type Owner } from '../deploy/labels.js';
 import { UserError } from '../errors.js';
-import { developerRoute, expiredDevelopers, newVirtualService, onlyBaseline, routedDevelopers, routeName, withoutRoute, withRoute, type HttpRoute, type VirtualService } from './routes.js';
+import { developerOfKey, developerRoute, dropRoute, expiredKeys, newVirtualService, routedDevelopers, routeKeys, routeName, ROUTES_LABEL, serviceHost, swapKey, withRoute, type HttpRoute, type VirtualService } from './routes.js';
 import { readVirtualService, updateVirtualService } from './store.js';
 
 /** One baseline host whose keyed requests go to a developer's fork Service. */
@@ -13,13 +13,11 @@ export interface HostRoute {
   fork: string;
 }
 
-/** Marks a VirtualService devloop created only to hold routes (deleted again once no developer has a route in it). */
-export const ROUTES_LABEL = 'devloop.dev/routes';
+export { ROUTES_LABEL };
 
 const VS_API = 'networking.istio.io/v1';
 
-/** A Service's name as a fully qualified host: unambiguous in every VirtualService field. */
-const fqdn = (name: string, namespace: string) => `${name}.${namespace}.svc.cluster.local`;
+const fqdn = serviceHost;
 
 /** The short name of a host of `namespace` ("web" for "web.shop.svc.cluster.local"). */
 const shortHost = (host: string, namespace: string) => host.replace(new RegExp(`\\.${namespace}(\\.svc(\\.cluster\\.local)?)?$`), '');
@@ -67,6 +65,10 @@ export class MeshRoutes {
   }
 
   /** The name of the VirtualService that holds (or will hold) routes for `host`. Throws when a foreign one routes it. */
+  async holder(host: string): Promise<string> {
+    return this.holderOf(host, await this.list());
+  }
+
   private holderOf(host: string, all: VirtualService[]): string {
     const names = hostNames(host, this.namespace);
     const routing = all.filter((vs) => vs.spec.hosts?.some((h) => names.has(h)));
@@ -94,11 +96,23 @@ export class MeshRoutes {
     const all = await this.list();
     for (const r of routes) {
       const name = this.holderOf(r.host, all);
-      await updateVirtualService(this.kube, this.namespace, name, (vs) => {
-        const base = vs ?? newVirtualService(name, this.namespace, fqdn(r.host, this.namespace), { ...ownerLabels({ project: this.project, developer: 'routes' }), [ROUTES_LABEL]: 'true' });
-        return withRoute(base, developer, { ...inherited(base), ...developerRoute(developer, fqdn(r.fork, this.namespace)) }, expires);
-      });
+      await this.put(name, r.host, developer, developer, r.fork, expires);
     }
+  }
+
+  /**
+   * Adds (or renews) the developer's personal-swap route for `host`, to the swap agent's Service `to`, in the
+   * VirtualService `holder` (see holder()). It goes before the developer's fork route, which serves again once it is gone.
+   */
+  async addSwap(developer: string, holder: string, host: string, to: string, expires: Date): Promise<void> {
+    await this.put(holder, host, developer, swapKey(developer), to, expires);
+  }
+
+  private async put(name: string, host: string, developer: string, key: string, to: string, expires: Date): Promise<void> {
+    await updateVirtualService(this.kube, this.namespace, name, (vs) => {
+      const base = vs ?? newVirtualService(name, this.namespace, fqdn(host, this.namespace), { ...ownerLabels({ project: this.project, developer: 'routes' }), [ROUTES_LABEL]: 'true' });
+      return withRoute(base, key, { ...inherited(base), ...developerRoute(developer, fqdn(to, this.namespace), undefined, key) }, expires);
+    });
   }
 
   /** Renews the lease of every route the developer has; routes that went missing (a baseline re-apply) are added again. */
@@ -128,24 +142,24 @@ export class MeshRoutes {
   }
 
   /**
-   * Removes every route whose lease has ended (its developer stopped renewing it), and the routes of `developers`
-   * (whose lease object ended). Returns the developers whose routes went, per host.
+   * Removes every route whose lease has ended (its developer stopped renewing it), and the routes (fork and swap) of
+   * `developers` (whose lease object ended). Returns the developers whose routes went, per host.
    */
   async sweep(now: Date, developers: ReadonlySet<string>): Promise<{ host: string; developer: string }[]> {
     const out: { host: string; developer: string }[] = [];
+    const ended = (vs: VirtualService) => new Set([...expiredKeys(vs, now), ...[...routeKeys(vs).keys()].filter((k) => developers.has(developerOfKey(k)))]);
     for (const vs of await this.list()) {
       if (vs.metadata.labels?.[MANAGED_BY] !== MANAGED_BY_VALUE) continue;
-      const gone = new Set([...expiredDevelopers(vs, now), ...[...routedDevelopers(vs).keys()].filter((d) => developers.has(d))]);
+      const gone = ended(vs);
       if (gone.size === 0) continue;
       await updateVirtualService(this.kube, this.namespace, vs.metadata.name, (cur) => {
         if (!cur) return undefined;
         let next: VirtualService | null = cur;
         // Read again under concurrency: a developer who renewed meanwhile keeps the route.
-        const still = new Set([...expiredDevelopers(cur, now), ...[...routedDevelopers(cur).keys()].filter((d) => developers.has(d))]);
-        for (const d of still) next = next ? dropRoute(next, d) : null;
+        for (const k of ended(cur)) next = next ? dropRoute(next, k) : null;
         return next;
       });
-      for (const d of gone) out.push({ host: shortHost(vs.spec.hosts?.[0] ?? vs.metadata.name, this.namespace), developer: d });
+      for (const d of new Set([...gone].map(developerOfKey))) out.push({ host: shortHost(vs.spec.hosts?.[0] ?? vs.metadata.name, this.namespace), developer: d });
     }
     return out;
   }
@@ -172,19 +186,13 @@ export async function keepDevelopersRoutes<T extends { apiVersion: string; kind:
       if (!live) return o;
       let next = o as unknown as VirtualService;
       next = { ...next, spec: { ...next.spec }, metadata: { ...next.metadata, annotations: { ...next.metadata.annotations } } };
-      for (const [developer, expires] of routedDevelopers(live)) {
-        const route = live.spec.http?.find((r) => r.name === routeName(developer));
-        if (route) next = withRoute(next, developer, route, expires ?? new Date(0));
+      for (const [key, expires] of routeKeys(live)) {
+        const route = live.spec.http?.find((r) => r.name === routeName(key));
+        if (route) next = withRoute(next, key, route, expires ?? new Date(0));
       }
       return next as unknown as T;
     }),
   );
-}
-
-/** The VirtualService without the developer's route; `null` (delete it) when devloop made it for routes and none is left. */
-function dropRoute(vs: VirtualService, developer: string): VirtualService | null {
-  const next = withoutRoute(vs, developer);
-  return next.metadata.labels?.[ROUTES_LABEL] === 'true' && onlyBaseline(next) ? null : next;
 }
 
 /** What a developer's route takes over from the route that serves the host otherwise: its timeout and retries. */

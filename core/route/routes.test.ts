@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { baggageRegex, developerRoute, expiredDevelopers, newVirtualService, onlyBaseline, routedDevelopers, withoutRoute, withRoute, type VirtualService } from './routes.js';
+import { baggageRegex, developerOfKey, developerRoute, dropRoute, expiredDevelopers, expiredKeys, newVirtualService, onlyBaseline, routedDevelopers, routeKeys, ROUTES_LABEL, swapKey, withoutRoute, withoutRouteTo, withRoute, type VirtualService } from './routes.js';
 
 const HOUR = 3_600_000;
 const at = (h: number) => new Date(Date.UTC(2026, 10, 30, h));
@@ -62,5 +62,44 @@ describe('one VirtualService per host, every developer in it', () => {
     // A route whose lease annotation is missing or broken counts as expired.
     const broken = { ...vs, metadata: { ...vs.metadata, annotations: { 'devloop.dev/lease.bob': 'never' } } };
     expect(expiredDevelopers(broken, at(0))).toEqual(['alice', 'bob']);
+  });
+});
+
+describe('a personal swap\'s route beside the fork routes', () => {
+  const created = newVirtualService('devloop-route-pricing', 'shop', 'pricing.shop.svc.cluster.local', { 'app.kubernetes.io/managed-by': 'devloop', [ROUTES_LABEL]: 'true' });
+  const swapRoute = (developer: string, agent: string) => developerRoute(developer, agent, undefined, swapKey(developer));
+
+  it('goes before every fork route, matches the same key, and leaves the fork route in place', () => {
+    let vs = withRoute(created, 'alice', developerRoute('alice', 'pricing-alice'), at(12));
+    vs = withRoute(vs, 'bob', developerRoute('bob', 'pricing-bob'), at(12));
+    vs = withRoute(vs, swapKey('bob'), swapRoute('bob', 'agent-bob'), at(13));
+    expect(vs.spec.http!.map((r) => r.name)).toEqual(['devloop-swap.bob', 'devloop-alice', 'devloop-bob', 'baseline']);
+    expect(vs.spec.http![0]!.match).toEqual(developerRoute('bob', 'x').match);
+    expect(vs.metadata.annotations?.['devloop.dev/lease.swap.bob']).toBe(at(13).toISOString());
+    // Fork routes are what `status` lists per developer; every route has a key with a lease.
+    expect([...routedDevelopers(vs).keys()]).toEqual(['alice', 'bob']);
+    expect([...routeKeys(vs).keys()]).toEqual(['swap.bob', 'alice', 'bob']);
+    expect(developerOfKey('swap.bob')).toBe('bob');
+    expect(expiredKeys(vs, new Date(at(12).getTime() + 1))).toEqual(['alice', 'bob']);
+    expect(expiredDevelopers(vs, new Date(at(13).getTime() + 1))).toEqual(['alice', 'bob']);
+  });
+
+  it('is removed only while it still goes to that swap\'s agent, and takes a routes-only VirtualService with it', () => {
+    const withSwap = withRoute(created, swapKey('bob'), swapRoute('bob', 'agent-1'), at(13));
+    expect(withoutRouteTo(withSwap, swapKey('bob'), 'agent-2')).toBeUndefined();
+    expect(withoutRouteTo(withSwap, swapKey('carol'), 'agent-1')).toBeUndefined();
+    expect(withoutRouteTo(withSwap, swapKey('bob'), 'agent-1')).toBeNull();
+    const withFork = withRoute(withSwap, 'bob', developerRoute('bob', 'pricing-bob'), at(12));
+    const back = withoutRouteTo(withFork, swapKey('bob'), 'agent-1');
+    expect(back?.spec.http!.map((r) => r.name)).toEqual(['devloop-bob', 'baseline']);
+    expect(Object.keys(back?.metadata.annotations ?? {})).toEqual(['devloop.dev/lease.bob']);
+    // The baseline's own VirtualService stays when its last devloop route goes.
+    const own = { ...withSwap, metadata: { ...withSwap.metadata, labels: { 'app.kubernetes.io/managed-by': 'devloop' } } };
+    expect(dropRoute(own, swapKey('bob'))?.spec.http!.map((r) => r.name)).toEqual(['baseline']);
+  });
+
+  it('refuses a key that is not a developer\'s', () => {
+    expect(() => swapKey('Bob')).toThrow(/not a valid developer name/);
+    expect(() => withoutRoute(created, 'swap.Bob')).toThrow(/not a valid developer name/);
   });
 });

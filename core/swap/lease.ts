@@ -11,7 +11,24 @@ const ANNOTATION = 'devloop.dev/swap';
 export const LEASE_SECONDS = 15;
 export const RENEW_EVERY_MS = 3_000;
 
-export const swapName = (service: string) => toLabelValue(`devloop-swap-${service}`);
+/**
+ * The swap's Lease (and agent) name. A global swap takes the whole Service, so there is one per Service; personal
+ * swaps of one Service by different developers live side by side, one per developer.
+ */
+export const swapName = (service: string, personalFor?: string) => toLabelValue(`devloop-swap-${service}${personalFor ? `-${personalFor}` : ''}`);
+
+export type SwapMode = 'global' | 'personal';
+
+/** A personal swap's route: the developer's keyed requests for `host` go to the agent's Service `destination`. */
+export interface SwapRoute {
+  /** The VirtualService that holds the route. */
+  virtualService: string;
+  /** The route's key (`swap.<developer>`, see core/route/routes.ts). */
+  key: string;
+  host: string;
+  /** The agent's Service (short name, in the swap's namespace). */
+  destination: string;
+}
 
 /** What a swap's Lease records: enough for anyone to list it and for devloop or the agent to undo it. */
 export interface SwapRecord {
@@ -20,9 +37,11 @@ export interface SwapRecord {
   service: string;
   developer: string;
   holder: string;
-  mode: 'global';
-  /** The Service's selector before the swap, and the agent's that replaced it. */
+  mode: SwapMode;
+  /** The Service's selector before the swap, and the agent's that replaced it (global); empty for a personal swap. */
   selector: Record<string, string>;
+  /** A personal swap's route. */
+  route?: SwapRoute;
   agentSelector: Record<string, string>;
   ports: SwappedPort[];
   /** The Service's managedFields before the swap. */
@@ -61,31 +80,41 @@ export function microTime(d = new Date()): string {
 
 export const holderIdentity = (developer: string) => `${developer}@${os.hostname()}`;
 
-export function leaseObject(
-  owner: Owner,
-  namespace: string,
-  service: string,
-  selector: Record<string, string>,
-  agentSelector: Record<string, string>,
-  ports: SwappedPort[],
-  managedFields: unknown[] | undefined,
-): k8s.V1Lease {
+export interface LeaseSpec {
+  owner: Owner;
+  namespace: string;
+  name: string;
+  service: string;
+  mode: SwapMode;
+  /** Global: the Service's selector before the swap. */
+  selector: Record<string, string>;
+  agentSelector: Record<string, string>;
+  ports: SwappedPort[];
+  /** Global: the Service's managedFields before the swap. */
+  managedFields?: unknown[] | undefined;
+  /** Personal: the route the swap adds. */
+  route?: SwapRoute;
+}
+
+export function leaseObject(spec: LeaseSpec): k8s.V1Lease {
+  const { owner, namespace, service, selector, agentSelector, ports, managedFields, route } = spec;
   const now = microTime();
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: {
-      name: swapName(service),
+      name: spec.name,
       namespace,
       labels: { ...ownerLabels(owner), [SWAP_LABEL]: service },
       annotations: {
         [`${ANNOTATION}-service`]: service,
-        [`${ANNOTATION}-mode`]: 'global',
+        [`${ANNOTATION}-mode`]: spec.mode,
         [`${ANNOTATION}-selector`]: JSON.stringify(selector),
         [`${ANNOTATION}-agent-selector`]: JSON.stringify(agentSelector),
         [`${ANNOTATION}-ports`]: JSON.stringify(ports),
         // Who managed which field of the Service before the swap, put back with the selector (see restoreService).
         ...(managedFields ? { [`${ANNOTATION}-managed-fields`]: JSON.stringify(managedFields) } : {}),
+        ...(route ? { [`${ANNOTATION}-route`]: JSON.stringify(route) } : {}),
       },
     },
     spec: {
@@ -117,8 +146,9 @@ export function recordOf(lease: k8s.V1Lease): SwapRecord | undefined {
     service: a[`${ANNOTATION}-service`] ?? labels[SWAP_LABEL],
     developer: labels[DEVELOPER_LABEL] ?? '',
     holder: lease.spec?.holderIdentity ?? '',
-    mode: 'global',
+    mode: a[`${ANNOTATION}-mode`] === 'personal' ? 'personal' : 'global',
     selector: parse(a[`${ANNOTATION}-selector`], {}),
+    ...(a[`${ANNOTATION}-route`] ? { route: parse<SwapRoute | undefined>(a[`${ANNOTATION}-route`], undefined) } : {}),
     agentSelector: parse(a[`${ANNOTATION}-agent-selector`], {}),
     ports: parse(a[`${ANNOTATION}-ports`], []),
     ...(a[`${ANNOTATION}-managed-fields`] ? { managedFields: parse<ManagedFieldsEntry[]>(a[`${ANNOTATION}-managed-fields`], []) } : {}),
@@ -138,12 +168,14 @@ export function isExpired(record: SwapRecord, now = Date.now(), marginMs = 5_000
   return !record.expiresAt || new Date(record.expiresAt).getTime() + marginMs < now;
 }
 
-export async function readSwap(kube: Kube, namespace: string, service: string): Promise<SwapRecord | undefined> {
+/** The global swap of a Service, or (with `personalFor`) that developer's personal swap of it. */
+export async function readSwap(kube: Kube, namespace: string, service: string, personalFor?: string): Promise<SwapRecord | undefined> {
+  const name = swapName(service, personalFor);
   try {
-    return recordOf(await coordination(kube).readNamespacedLease({ name: swapName(service), namespace }));
+    return recordOf(await coordination(kube).readNamespacedLease({ name, namespace }));
   } catch (err) {
     if (isNotFound(err)) return undefined;
-    throw kubeCallFailed(`reading Lease ${swapName(service)}`, err);
+    throw kubeCallFailed(`reading Lease ${name}`, err);
   }
 }
 

@@ -6,7 +6,9 @@ import { UserError } from '../errors.js';
 import type { ImageDelivery } from '../target/kubernetes.js';
 import type { Reporter } from '../target/target.js';
 import { DEFAULT_AGENT_BASE, ensureAgentImage, AGENT_REPOSITORY } from './image.js';
-import { coordination, holderIdentity, onlySwapWroteSince, type ManagedFieldsEntry, isExpired, LEASE_SECONDS, leaseObject, listSwaps, microTime, readSwap, recordOf, RENEW_EVERY_MS, swapName, type SwapRecord } from './lease.js';
+import { coordination, holderIdentity, onlySwapWroteSince, type ManagedFieldsEntry, isExpired, LEASE_SECONDS, leaseObject, listSwaps, microTime, readSwap, recordOf, RENEW_EVERY_MS, swapName, type SwapMode, type SwapRecord, type SwapRoute } from './lease.js';
+import { agentService, removeSwapRoute, type PersonalRouting } from './personal.js';
+import { swapKey } from '../route/routes.js';
 import { planSwap, SWAP_AGENT_LABEL, type PortRequest, type SwapPlan } from './resolve.js';
 import { TunnelClient } from './tunnel.js';
 
@@ -23,6 +25,8 @@ export interface SwapContext {
   owner: Owner;
   delivery: Pick<ImageDelivery, 'imageRef' | 'imageAtTarget' | 'deliver'>;
   report: Reporter;
+  /** Where the target routes by the developer's key (a shared cluster): personal swaps, and the default mode. */
+  personal?: PersonalRouting;
 }
 
 export interface SwapRequest {
@@ -33,6 +37,8 @@ export interface SwapRequest {
   takeOver?: boolean;
   /** The image the agent is built FROM (needs node). */
   agentBase?: string;
+  /** Global: all of the Service's traffic; personal: only the developer's keyed requests. Default: personal where the target routes by key, else global. */
+  mode?: SwapMode;
   signal?: AbortSignal;
 }
 
@@ -119,9 +125,11 @@ async function restoreManagedFields(kube: Kube, namespace: string, service: stri
  */
 export async function undoSwap(
   kube: Kube,
-  record: Pick<SwapRecord, 'name' | 'namespace' | 'service' | 'selector' | 'agentSelector' | 'managedFields'>,
+  record: Pick<SwapRecord, 'name' | 'namespace' | 'service' | 'selector' | 'agentSelector' | 'managedFields' | 'route'>,
   uid?: string,
 ): Promise<void> {
+  // The route before the agent's Service goes: a route to a Service that does not exist stalls the mesh's clients.
+  if (record.route) await removeSwapRoute(kube, record.namespace, record.route);
   if (Object.keys(record.selector).length > 0) await restoreService(kube, record.namespace, record.service, record.agentSelector, record.selector, record.managedFields);
   const api = coordination(kube);
   try {
@@ -183,6 +191,8 @@ export class SwapSession {
   /** Why a pod's tunnel closed, until the supervisor handles it. */
   private readonly tunnelLost = new Map<string, string>();
   private stopping = false;
+  /** The swap ending on its own (see finish): awaited by stop(), settles `ended`. */
+  private finishing: Promise<void> | undefined;
   private readonly stopSignal = new AbortController();
   private readonly loops: Promise<void>[] = [];
   private endResolve!: (end: SwapEnd) => void;
@@ -191,6 +201,8 @@ export class SwapSession {
   private lastRefusedReport = 0;
   private reportedConnections = 0;
   private connectionsBefore = 0;
+  private requestsBefore = 0;
+  private reportedRequests = 0;
 
   private constructor(
     private readonly ctx: SwapContext,
@@ -198,6 +210,9 @@ export class SwapSession {
     readonly name: string,
     private readonly secret: Buffer,
     private leaseUid: string,
+    readonly mode: SwapMode,
+    /** A personal swap's route. */
+    private readonly route: SwapRoute | undefined,
   ) {}
 
   get service(): string {
@@ -211,17 +226,33 @@ export class SwapSession {
     return n;
   }
 
+  /** Requests carried through the tunnel since the swap began (HTTP/1.x requests, HTTP/2 streams; one per connection of any other protocol). */
+  get requests(): number {
+    let n = this.requestsBefore;
+    for (const t of this.tunnels.values()) n += t.requests;
+    return n;
+  }
+
   static async start(ctx: SwapContext, req: SwapRequest): Promise<SwapSession> {
     const { kube, namespace, owner, report } = ctx;
+    const mode: SwapMode = req.mode ?? (ctx.personal ? 'personal' : 'global');
+    if (mode === 'personal' && !ctx.personal) {
+      throw new UserError(`a personal swap needs a shared cluster, and ${namespace} is your own namespace`, {
+        hint: 'personal swaps route by your routing key (shared: in devloop.yaml); here, drop --personal to swap all of the Service’s traffic',
+      });
+    }
+    const developer = ownerLabels(owner)['devloop.dev/developer'];
+    // A personal swap is one per developer and Service; a global one is one per Service.
+    const personalFor = mode === 'personal' ? developer : undefined;
     const recorded = async (service: string) => (await readSwap(kube, namespace, service))?.selector;
     // Both read first; a swap of this developer that ran out is restored before the Service is planned again below.
     const [expired, firstPlan] = await Promise.allSettled([restoreExpiredSwaps(kube, namespace, owner, report), planSwap(kube, namespace, owner.project, req.name, req.ports, recorded)]);
     if (expired.status === 'rejected') throw expired.reason;
     if (expired.value.length === 0 && firstPlan.status === 'rejected') throw firstPlan.reason;
     let plan = expired.value.length === 0 && firstPlan.status === 'fulfilled' ? firstPlan.value : await planSwap(kube, namespace, owner.project, req.name, req.ports, recorded);
-    const existing = await readSwap(kube, namespace, plan.serviceName);
+    const existing = await readSwap(kube, namespace, plan.serviceName, personalFor);
     if (existing) {
-      const mine = existing.developer === ownerLabels(owner)['devloop.dev/developer'];
+      const mine = existing.developer === developer;
       if (!mine) {
         throw new UserError(`${plan.serviceName} is swapped by ${describeHolder(existing)}`, {
           hint: isExpired(existing) ? 'its lease ran out: the cluster is restoring it; try again in a few seconds' : 'ask them to stop it (devloop swap --stop), or wait until their lease runs out',
@@ -236,7 +267,7 @@ export class SwapSession {
       report({ type: 'swap.restored', service: plan.serviceName, namespace, by: 'devloop', reason: isExpired(existing) ? 'its lease ran out' : 'taken over' });
       plan = await planSwap(kube, namespace, owner.project, req.name, req.ports, recorded);
     }
-    if (plan.selector[SWAP_AGENT_LABEL]) {
+    if (mode === 'global' && plan.selector[SWAP_AGENT_LABEL]) {
       throw new UserError(`Service ${plan.serviceName} still points at a swap agent, and no swap of it is recorded`, {
         hint: `put its selector back with devloop up (or kubectl apply of its manifest), then swap again`,
       });
@@ -248,59 +279,100 @@ export class SwapSession {
     if (!(await ctx.delivery.imageAtTarget(image.ref))) await ctx.delivery.deliver(plan.serviceName, image.ref, report);
     req.signal?.throwIfAborted();
 
-    const name = swapName(plan.serviceName);
+    const name = swapName(plan.serviceName, personalFor);
     const agentSelector = agentSelectorOf(name);
+    // Personal: where the developer's route goes (checked before anything changes: Istio, permission, a foreign
+    // VirtualService). The agent's Service has a name of its own per swap, so that a later swap's route is never
+    // taken for this one's.
+    const route: SwapRoute | undefined = ctx.personal && mode === 'personal'
+      ? {
+          virtualService: await ctx.personal.holder(plan.serviceName),
+          key: swapKey(ctx.personal.key),
+          host: plan.serviceName,
+          destination: `${name.slice(0, 54).replace(/-+$/, '')}-${randomBytes(4).toString('hex')}`,
+        }
+      : undefined;
     // Only this process holds the secret; the agent is given its digest.
     const secret = randomBytes(32);
     let lease: k8s.V1Lease;
     try {
-      lease = await coordination(kube).createNamespacedLease({ namespace, body: leaseObject(owner, namespace, plan.serviceName, plan.selector, agentSelector, plan.ports, plan.service.metadata?.managedFields) });
+      lease = await coordination(kube).createNamespacedLease({
+        namespace,
+        body: leaseObject({
+          owner,
+          namespace,
+          name,
+          service: plan.serviceName,
+          mode,
+          // A personal swap leaves the Service alone: nothing of it to record.
+          selector: mode === 'global' ? plan.selector : {},
+          agentSelector,
+          ports: plan.ports,
+          ...(mode === 'global' ? { managedFields: plan.service.metadata?.managedFields } : {}),
+          ...(route ? { route } : {}),
+        }),
+      });
     } catch (err) {
       if (statusCode(err) === 409) {
-        const holder = await readSwap(kube, namespace, plan.serviceName);
+        const holder = await readSwap(kube, namespace, plan.serviceName, personalFor);
         throw new UserError(`${plan.serviceName} was swapped a moment ago by ${holder ? describeHolder(holder) : 'someone else'}`, { hint: 'wait until it is stopped' });
       }
       throw kubeCallFailed(`creating Lease ${name}`, err);
     }
-    const session = new SwapSession(ctx, plan, name, secret, lease.metadata!.uid!);
+    const session = new SwapSession(ctx, plan, name, secret, lease.metadata!.uid!, mode, route);
     try {
       session.loops.push(session.renewLoop());
       await session.createAgent(lease, image.ref, secret, agentSelector);
       const pod = await session.waitForAgentPod(60_000, req.signal);
       await session.connect(pod);
-      // The switch: from now on the Service's traffic goes to the agent; the user's pods keep running untouched.
-      try {
-        await kube.core.patchNamespacedService(
-          {
-            name: plan.serviceName,
-            namespace,
-            fieldManager: FIELD_MANAGER,
-            body: [
-              { op: 'test', path: '/spec/selector', value: plan.selector },
-              { op: 'replace', path: '/spec/selector', value: agentSelector },
-            ],
-          },
-          jsonPatchOptions(kube),
-        );
-      } catch (err) {
-        if (statusCode(err) === 422) throw new UserError(`Service ${plan.serviceName} changed while the swap was being set up`, { hint: 'run the swap again' });
-        throw kubeCallFailed(`pointing Service ${plan.serviceName} at the swap agent`, err);
+      if (route) {
+        // Personal: the developer's keyed requests go to the agent's Service once it has ready endpoints (a route
+        // to a Service without them stalls the callers); everybody else's traffic is not touched.
+        await session.waitForEndpoints(route.destination, 10_000);
+        await ctx.personal!.route(route.virtualService, route.host, route.destination);
+        session.loops.push(session.renewRouteLoop(route), session.superviseAgent());
+      } else {
+        // The switch: from now on the Service's traffic goes to the agent; the user's pods keep running untouched.
+        await session.switchSelector(plan.selector, agentSelector);
+        session.loops.push(session.superviseAgent());
+        await session.waitForEndpoints(plan.serviceName, 10_000, (pod) => pod.startsWith(`${name}-`));
       }
-      session.loops.push(session.superviseAgent());
-      await session.waitForEndpoints(10_000);
       report({
         type: 'swap.started',
         service: plan.serviceName,
         namespace,
-        mode: 'global',
+        mode,
         ports: plan.ports.map((p) => ({ port: p.port, targetPort: p.targetPort, local: p.local, ...(p.name ? { name: p.name } : {}) })),
         agent: pod,
         leaseSeconds: LEASE_SECONDS,
+        ...(route ? { routeKey: ctx.personal!.key } : {}),
       });
       return session;
     } catch (err) {
       await session.teardown().catch(() => undefined); // The original error is the one to report.
       throw err;
+    }
+  }
+
+  /** Points the Service at the agents, only while its selector is still the one planned (a JSON Patch `test`). */
+  private async switchSelector(selector: Record<string, string>, agentSelector: Record<string, string>): Promise<void> {
+    const { kube, namespace } = this.ctx;
+    try {
+      await kube.core.patchNamespacedService(
+        {
+          name: this.plan.serviceName,
+          namespace,
+          fieldManager: FIELD_MANAGER,
+          body: [
+            { op: 'test', path: '/spec/selector', value: selector },
+            { op: 'replace', path: '/spec/selector', value: agentSelector },
+          ],
+        },
+        jsonPatchOptions(kube),
+      );
+    } catch (err) {
+      if (statusCode(err) === 422) throw new UserError(`Service ${this.plan.serviceName} changed while the swap was being set up`, { hint: 'run the swap again' });
+      throw kubeCallFailed(`pointing Service ${this.plan.serviceName} at the swap agent`, err);
     }
   }
 
@@ -324,19 +396,23 @@ export class SwapSession {
     // The three at once; the Deployment after them, since its pods need the ServiceAccount to exist.
     await Promise.all([
       step(`ServiceAccount ${this.name}`, () => kube.core.createNamespacedServiceAccount({ namespace, body: { metadata: meta } })),
-      // Exactly what the agent restores, and nothing else: the Service's selector and the swap's Lease.
+      // Exactly what the agent restores, and nothing else: the Service's selector (global) or the route in its
+      // VirtualService (personal), and the swap's Lease.
       step(`Role ${this.name}`, () =>
         rbac.createNamespacedRole({
           namespace,
           body: {
             metadata: meta,
             rules: [
-              { apiGroups: [''], resources: ['services'], resourceNames: [service], verbs: ['get', 'patch'] },
+              this.route
+                ? { apiGroups: ['networking.istio.io'], resources: ['virtualservices'], resourceNames: [this.route.virtualService], verbs: ['get', 'update', 'delete'] }
+                : { apiGroups: [''], resources: ['services'], resourceNames: [service], verbs: ['get', 'patch'] },
               { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [this.name], verbs: ['get', 'delete'] },
             ],
           },
         }),
       ),
+      ...(this.route ? [step(`Service ${this.route.destination}`, () => kube.core.createNamespacedService({ namespace, body: agentService(this.route!.destination, meta, this.plan, agentSelector) }))] : []),
       step(`RoleBinding ${this.name}`, () =>
         rbac.createNamespacedRoleBinding({
           namespace,
@@ -362,6 +438,7 @@ export class SwapSession {
       DEVLOOP_SWAP_SECRET_SHA256: createHash('sha256').update(secret).digest('hex'),
       DEVLOOP_SWAP_ORIGINAL_SELECTOR: JSON.stringify(this.plan.selector),
       DEVLOOP_SWAP_AGENT_SELECTOR: JSON.stringify(agentSelector),
+      ...(this.route ? { DEVLOOP_SWAP_ROUTE: JSON.stringify(this.route) } : {}),
     };
     await step(`Deployment ${this.name}`, () =>
       kube.apps.createNamespacedDeployment({
@@ -463,23 +540,25 @@ export class SwapSession {
     if (!tunnel) return;
     tunnel.close();
     this.connectionsBefore += tunnel.connections;
+    this.requestsBefore += tunnel.requests;
     this.tunnels.delete(pod);
     this.tunnelLost.delete(pod);
   }
 
   /**
-   * Waits until the Service's endpoints are the agents' pods only (the switch has reached the endpoint
-   * controller, which kube-proxy follows), so that "started" means traffic goes to the agents.
+   * Waits until a Service has ready endpoints, all of them pods that `accept` (global: the agents' pods only — the
+   * switch has reached the endpoint controller, which kube-proxy follows), so that "started" means traffic goes to
+   * the agents.
    */
-  private async waitForEndpoints(timeoutMs: number): Promise<void> {
+  private async waitForEndpoints(service: string, timeoutMs: number, accept: (pod: string) => boolean = () => true): Promise<void> {
     const { kube, namespace } = this.ctx;
     const discovery = kube.config.makeApiClient(kube.lib.DiscoveryV1Api);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && !this.stopSignal.signal.aborted) {
       try {
-        const slices = (await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${this.plan.serviceName}` })).items;
+        const slices = (await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${service}` })).items;
         const ready = slices.flatMap((s) => s.endpoints ?? []).filter((e) => e.conditions?.ready !== false);
-        if (ready.length > 0 && ready.every((e) => e.targetRef?.name?.startsWith(`${this.name}-`))) return;
+        if (ready.length > 0 && ready.every((e) => accept(e.targetRef?.name ?? ''))) return;
       } catch {
         // Not readable (no permission on EndpointSlices): the switch itself is done; traffic follows shortly.
         return;
@@ -518,6 +597,23 @@ export class SwapSession {
           failureReported = true;
           this.ctx.report({ type: 'swap.failed', service: this.plan.serviceName, message: `could not renew the swap's lease for ${LEASE_SECONDS} s: the cluster restores the Service (${kubeCallFailed('renewing the lease', err).message})` });
         }
+      }
+    }
+  }
+
+  /**
+   * Renews a personal swap's route with the developer's lease (and puts it back if something dropped it). A failure
+   * is reported; the swap goes on, since the route's lease is long and the next renewal tries again.
+   */
+  private async renewRouteLoop(route: SwapRoute): Promise<void> {
+    const personal = this.ctx.personal!;
+    while (!this.stopSignal.signal.aborted) {
+      await abortableSleep(personal.renewEveryMs, this.stopSignal.signal);
+      if (this.stopSignal.signal.aborted) return;
+      try {
+        await personal.route(route.virtualService, route.host, route.destination);
+      } catch (err) {
+        this.ctx.report({ type: 'swap.failed', service: this.plan.serviceName, message: `renewing your route to the swap failed: ${(err as Error).message}` });
       }
     }
   }
@@ -575,9 +671,11 @@ export class SwapSession {
 
   private reportTraffic(): void {
     const n = this.connections;
-    if (n !== this.reportedConnections) {
+    const requests = this.requests;
+    if (n !== this.reportedConnections || requests !== this.reportedRequests) {
       this.reportedConnections = n;
-      this.ctx.report({ type: 'swap.traffic', service: this.plan.serviceName, connections: n });
+      this.reportedRequests = requests;
+      this.ctx.report({ type: 'swap.traffic', service: this.plan.serviceName, connections: n, requests });
     }
   }
 
@@ -586,9 +684,8 @@ export class SwapSession {
     if (this.stopping) return;
     this.stopping = true;
     this.stopSignal.abort();
-    // Owned through `ended`: stop() and every waiter await it, and it settles only when this has finished (its
-    // failure is reported as swap.failed).
-    void (async () => {
+    // stop() awaits it; a teardown failure is reported as swap.failed, and `ended` settles when it is done.
+    this.finishing = (async () => {
       if (end.restore) await this.teardown().catch((err: unknown) => this.ctx.report({ type: 'swap.failed', service: this.plan.serviceName, message: (err as Error).message }));
       else for (const pod of [...this.tunnels.keys()]) this.dropTunnel(pod);
       this.ctx.report({ type: 'swap.restored', service: this.plan.serviceName, namespace: this.ctx.namespace, by: end.by, reason: end.reason });
@@ -599,6 +696,7 @@ export class SwapSession {
   /** Restores the Service and removes everything of the swap; waits until it is gone. */
   async stop(reason = 'stopped'): Promise<void> {
     if (this.stopping) {
+      await this.finishing;
       await this.ended;
       return;
     }
@@ -619,9 +717,10 @@ export class SwapSession {
         name: this.name,
         namespace: this.ctx.namespace,
         service: this.plan.serviceName,
-        selector: this.plan.selector,
+        selector: this.mode === 'global' ? this.plan.selector : {},
         agentSelector: agentSelectorOf(this.name),
-        ...(this.plan.service.metadata?.managedFields ? { managedFields: this.plan.service.metadata.managedFields as ManagedFieldsEntry[] } : {}),
+        ...(this.mode === 'global' && this.plan.service.metadata?.managedFields ? { managedFields: this.plan.service.metadata.managedFields as ManagedFieldsEntry[] } : {}),
+        ...(this.route ? { route: this.route } : {}),
       },
       this.leaseUid,
     );

@@ -3,6 +3,7 @@ import { PassThrough, Writable } from 'node:stream';
 import type { Kube } from '../deploy/kube.js';
 import { ExternalError } from '../errors.js';
 import { dataFrames, encodeFrame, FrameDecoder, FrameType, PING_INTERVAL_MS, SILENCE_LIMIT_MS, type Frame } from './agent/protocol.js';
+import { RequestCounter } from './requests.js';
 
 export interface TunnelEvents {
   /** A connection from the cluster reached the local port. */
@@ -25,6 +26,8 @@ export class TunnelClient {
   private readonly input = new PassThrough();
   private readonly decoder = new FrameDecoder();
   private readonly streams = new Map<number, net.Socket>();
+  /** Per connection: the requests in what the caller sends (HTTP/1.x, HTTP/2 streams; one for any other protocol). */
+  private readonly counters = new Map<number, RequestCounter>();
   private lastHeard = Date.now();
   private pinger: NodeJS.Timeout | undefined;
   private closed = false;
@@ -32,6 +35,8 @@ export class TunnelClient {
   private welcome: { resolve(pod: string): void; reject(err: Error): void } | undefined;
   /** Connections carried so far. */
   connections = 0;
+  /** Requests carried so far. */
+  requests = 0;
 
   constructor(
     private readonly kube: Kube,
@@ -113,15 +118,20 @@ export class TunnelClient {
       case FrameType.OPEN:
         this.openLocal(f.stream, f.payload.readUInt16BE(0));
         return;
-      case FrameType.DATA:
+      case FrameType.DATA: {
+        const counter = this.counters.get(f.stream);
+        if (counter && !counter.stopped) this.requests += counter.push(f.payload);
         this.streams.get(f.stream)?.write(f.payload);
         return;
+      }
       case FrameType.END:
+        this.countEnd(f.stream);
         this.streams.get(f.stream)?.end();
         return;
       case FrameType.RESET: {
         const s = this.streams.get(f.stream);
         this.streams.delete(f.stream);
+        this.counters.delete(f.stream);
         s?.destroy();
         return;
       }
@@ -138,6 +148,7 @@ export class TunnelClient {
     }
     const socket = net.connect({ port: local, host: '127.0.0.1', noDelay: true });
     this.streams.set(id, socket);
+    this.counters.set(id, new RequestCounter());
     let connected = false;
     socket.on('connect', () => {
       connected = true;
@@ -157,8 +168,17 @@ export class TunnelClient {
     socket.on('close', (hadError) => {
       if (this.streams.get(id) !== socket) return;
       this.streams.delete(id);
+      this.countEnd(id);
       if (hadError || !connected) this.input.write(encodeFrame(FrameType.RESET, id));
     });
+  }
+
+  /** The caller's side of a connection ended: what it sent last may complete a request (or be a connection's only one). */
+  private countEnd(id: number): void {
+    const counter = this.counters.get(id);
+    if (!counter) return;
+    this.requests += counter.end();
+    this.counters.delete(id);
   }
 
   private lost(reason: string): void {
@@ -176,6 +196,7 @@ export class TunnelClient {
     if (this.pinger) clearInterval(this.pinger);
     for (const s of this.streams.values()) s.destroy();
     this.streams.clear();
+    this.counters.clear();
     this.input.end();
     this.closeSocket?.();
   }

@@ -9,6 +9,7 @@ import { dockerExec, runToEnd, type ContainerExec } from './channel.js';
 import { connectSync } from './connect.js';
 import { compileRules } from './rules.js';
 import { ServiceSync } from './session.js';
+import { TarTransport } from './transport.js';
 
 // A real repository and a real container (debian:bookworm-slim has perl and tar).
 const docker = await dockerClient();
@@ -127,6 +128,21 @@ describe('ServiceSync', () => {
     await sync.sync(['web/public/after.txt']);
     expect(await sh(exec, 'cat /app/public/after.txt')).toBe('later');
     await sync.close();
+  });
+
+  it('closes with a fallback connection attached, though such a connection never ends on its own', async () => {
+    const events: EngineEventInput[] = [];
+    const sync = new ServiceSync({ service: 'web', root: repo.dir, rules: compileRules(service), isOwnInput: () => true, emit: (e) => events.push(e) });
+    const { exec } = await container();
+    // The tar fallback, as for a container without perl: one exec per batch, no connection that could end.
+    await sync.attach({ key: 'tar', where: exec.where, connect: (roots) => TarTransport.probe(exec, roots) });
+    expect(events[0]).toMatchObject({ type: 'sync.connected', mode: 'tar' });
+    expect(await sh(exec, 'cat /app/public/sub/b.txt')).toBe('b');
+    await sync.detach('tar');
+    await sync.attach({ key: 'tar#1', where: exec.where, connect: (roots) => TarTransport.probe(exec, roots) });
+    await sync.close();
+    expect(events.map((e) => e.type)).not.toContain('sync.failed');
+    expect(sync.connected()).toEqual([]);
   });
 
   it('carries a batch of hundreds of larger files (tens of MB) in bounded chunks', async () => {

@@ -39,6 +39,8 @@ export class ServiceSync {
   private readonly transports = new Map<string, SyncTransport>();
   /** Containers attached and still followed, connected or not (a broken stream is connected again). */
   private readonly known = new Map<string, SyncTarget>();
+  /** Per connection, the watch for its end (see watchEnd) and how to stop it. */
+  private readonly watches = new Map<SyncTransport, { drop: () => void; done: Promise<void> }>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private unsyncable: string | undefined;
@@ -83,20 +85,41 @@ export class ServiceSync {
     this.unsyncable = undefined;
     this.transports.set(target.key, transport);
     this.opts.emit({ type: 'sync.connected', service: this.service, where: transport.where, mode: transport.mode });
-    // A listener, not a task: `ended` never rejects; what it starts is queued and so owned by close().
-    void transport.ended.then((reason) => {
-      if (this.transports.get(target.key) !== transport) return;
-      this.transports.delete(target.key);
-      if (this.closed) return;
-      this.opts.emit({ type: 'sync.disconnected', service: this.service, where: transport.where, reason });
-      // The container may still run (only the stream broke): connect again, and resend everything.
-      // reconnect() reports its own failure; close() awaits the queue it runs in.
-      if (this.known.get(target.key) === target) this.enqueue(() => this.reconnect(target)).catch(() => undefined);
-    });
+    this.watchEnd(target, transport);
     const files = await filesCoveredByRules(this.opts.root, this.opts.rules, this.opts.isOwnInput);
     // Listing what the container holds only finds stale files; without it the sync still carries every file.
     const stale = await this.staleInContainer(transport, roots).catch(() => []);
     await this.push([...files, ...stale], [transport], true);
+  }
+
+  /**
+   * Waits, until the connection is dropped (detach, close), for it to end on its own, and then connects again.
+   * close() awaits the watch; a failure in it is reported as `sync.failed`.
+   */
+  private watchEnd(target: SyncTarget, transport: SyncTransport): void {
+    let drop!: () => void;
+    // Fallback transports have no connection to end: their `ended` never settles, so dropping is what ends the watch.
+    const dropped = new Promise<undefined>((resolve) => (drop = () => resolve(undefined)));
+    const done = Promise.race([transport.ended, dropped])
+      .then(async (reason) => {
+        if (reason !== undefined) await this.onEnded(target, transport, reason);
+      })
+      .catch((err: unknown) => {
+        this.opts.emit({ type: 'sync.failed', service: this.service, where: transport.where, message: `following the sync connection failed: ${(err as Error).message}` });
+      })
+      .finally(() => this.watches.delete(transport));
+    this.watches.set(transport, { drop, done });
+  }
+
+  /** The connection ended on its own: forget it and, while the container is still followed, connect again. */
+  private async onEnded(target: SyncTarget, transport: SyncTransport, reason: string): Promise<void> {
+    if (this.transports.get(target.key) !== transport) return;
+    this.transports.delete(target.key);
+    if (this.closed) return;
+    this.opts.emit({ type: 'sync.disconnected', service: this.service, where: transport.where, reason });
+    // The container may still run (only the stream broke): connect again, and resend everything. reconnect() reports
+    // its own failure to connect as an event.
+    if (this.known.get(target.key) === target) await this.enqueue(() => this.reconnect(target));
   }
 
   /**
@@ -151,6 +174,7 @@ export class ServiceSync {
     const t = this.transports.get(key);
     if (!t) return Promise.resolve();
     this.transports.delete(key);
+    this.watches.get(t)?.drop();
     return this.enqueue(() => t.close());
   }
 
@@ -169,6 +193,9 @@ export class ServiceSync {
     await this.queue.catch(() => undefined);
     await Promise.all([...this.transports.values()].map((t) => t.close().catch(() => undefined)));
     this.transports.clear();
+    const watches = [...this.watches.values()];
+    for (const w of watches) w.drop();
+    await Promise.all(watches.map((w) => w.done));
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {

@@ -12,6 +12,7 @@ import type { TargetKind } from '../engine/events.js';
 import { KubernetesTarget, type ImageDelivery, type Placed, type Rendered } from './kubernetes.js';
 import type { ServiceConfig } from '../config/types.js';
 import type { Deployable, Deployed, DeployOptions, Follower, FollowListener, Forwarder, PlannedDeploy, Reporter, TargetContext } from './target.js';
+import type { SwapContext } from '../swap/session.js';
 
 /** On a fork's Service: the baseline Service (the host) it stands in for. */
 const FORK_OF_ANNOTATION = 'devloop.dev/fork-of';
@@ -132,6 +133,30 @@ export class SharedClusterTarget extends KubernetesTarget {
     ]);
     const failed = checks.find((c) => c.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /**
+   * Swaps here are personal by default: a swap's route sends only the developer's keyed requests to their process,
+   * under the same lease as their forks' routes. A global swap (`--global`) takes the baseline Service from everyone.
+   */
+  override swapContext(ctx: TargetContext, report: Reporter): SwapContext {
+    const mesh = this.routesFor(ctx);
+    return {
+      ...super.swapContext(ctx, report),
+      personal: {
+        key: ctx.developer,
+        holder: async (host) => {
+          refuseBaselineName(ctx.developer);
+          const [holder] = await Promise.all([mesh.holder(host), this.checkAllowed()]);
+          return holder;
+        },
+        route: async (holder, host, to) => {
+          const expires = await renewLease(this.kube, this.baseline, owner(ctx), this.leaseSeconds);
+          await mesh.addSwap(ctx.developer, holder, host, to, expires);
+        },
+        renewEveryMs: renewEveryMs(this.leaseSeconds),
+      },
+    };
   }
 
   /** The developer must be allowed to write VirtualServices in the baseline namespace (asked before anything changes). */

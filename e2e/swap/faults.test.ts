@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli } from '../up/harness.js';
 import { execInPod, kube, portForward, waitFor } from '../support/index.js';
@@ -137,5 +138,26 @@ describe('devloop swap under faults', () => {
     // The swapping devloop learns it at its next renewal, and ends.
     expect(await swap.exited, swap.explain()).toBe(1);
     expect(swap.events.filter((e) => e.type === 'swap.restored').at(-1)).toMatchObject({ by: 'cluster' });
+  });
+
+  it('restores the Service and says so when no agent can be reached for 30 s (never a swap that looks up but is not)', { timeout: 120_000 }, async () => {
+    const again = new SwapProcess(fx, fx.developer, ['web', '--port', '18380:80']);
+    try {
+      await again.event('swap.started');
+      // Someone scales the agents to zero: no pod comes back to carry the traffic.
+      await kube().apps.patchNamespacedDeploymentScale(
+        { name: 'devloop-swap-web', namespace: fx.namespace, body: [{ op: 'replace', path: '/spec/replicas', value: 0 }] },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      );
+      await again.event('swap.reconnecting', 20_000);
+      const restored = await again.event('swap.restored', 60_000);
+      expect(restored).toMatchObject({ by: 'devloop' });
+      expect(String(restored.reason)).toMatch(/no agent could be reached for 30 s/);
+      expect(await again.exited, again.explain()).toBe(1);
+      await answerSoon(fx.namespace, 'http://web/', /^cluster web-/);
+      expect(await swapObjects(fx.namespace)).toEqual([]);
+    } finally {
+      again.kill('SIGKILL');
+    }
   });
 });

@@ -267,14 +267,15 @@ export class SwapProcess {
   }
 }
 
-/** Everything of a swap in the namespace: Leases, and objects labelled as a swap agent's. */
+/** Everything of a swap in the namespace: Leases, and objects labelled as a swap agent's (a personal swap's Service too). */
 export async function swapObjects(namespace: string, k: KubeClients = kube()): Promise<string[]> {
   const leases = await k.objects.list('coordination.k8s.io/v1', 'Lease', namespace);
   const labelSelector = 'devloop.dev/swap-agent';
-  const [deployments, pods, accounts] = await Promise.all([
+  const [deployments, pods, accounts, services] = await Promise.all([
     k.apps.listNamespacedDeployment({ namespace, labelSelector }),
     k.core.listNamespacedPod({ namespace, labelSelector }),
     k.core.listNamespacedServiceAccount({ namespace, labelSelector }),
+    k.core.listNamespacedService({ namespace, labelSelector }),
   ]);
   const rbac = await Promise.all([
     k.objects.list('rbac.authorization.k8s.io/v1', 'Role', namespace, undefined, undefined, undefined, undefined, labelSelector),
@@ -285,6 +286,7 @@ export async function swapObjects(namespace: string, k: KubeClients = kube()): P
     ...deployments.items.map((d) => `Deployment/${d.metadata!.name}`),
     ...pods.items.map((p) => `Pod/${p.metadata!.name}`),
     ...accounts.items.map((a) => `ServiceAccount/${a.metadata!.name}`),
+    ...services.items.map((s) => `Service/${s.metadata!.name}`),
     ...rbac[0].items.map((r) => `Role/${r.metadata!.name}`),
     ...rbac[1].items.map((r) => `RoleBinding/${r.metadata!.name}`),
   ];

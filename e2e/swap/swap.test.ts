@@ -39,6 +39,11 @@ describe('devloop swap (global)', () => {
       const many = await httpFromClusterConcurrently(fx.namespace, 20);
       expect(many).toEqual(Array(20).fill('local http'));
       expect(http.requests()).toBeGreaterThanOrEqual(21);
+      // The dashboard's count: every HTTP request the local server answered, and the one gRPC call (an HTTP/2 stream).
+      await waitFor('swap.traffic to count every request carried', async () => {
+        const last = swap.events.filter((e) => e.type === 'swap.traffic').at(-1);
+        return last?.requests === http.requests() + 1 ? true : undefined;
+      }, { timeoutMs: 5_000, describe: async () => `last swap.traffic: ${JSON.stringify(swap.events.filter((e) => e.type === 'swap.traffic').at(-1))}; local HTTP requests ${http.requests()}` });
 
       swap.kill('SIGINT');
       expect(await swap.exited, swap.explain()).toBe(0);

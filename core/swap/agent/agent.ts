@@ -1,9 +1,11 @@
 /**
- * The swap agent: runs in the cluster in place of a swapped Service's pods (the Service's selector points at it),
- * accepts the connections the cluster sends to the Service's target ports and carries them, multiplexed, through
- * one tunnel to the devloop that holds the swap. It watches the swap's Lease: when devloop stops renewing it (killed,
- * asleep, offline), the agent itself puts the Service's selector back and deletes the Lease; the garbage collector
- * then removes the agent and its permissions (they are owned by the Lease). Bundled alone: Node's built-ins only.
+ * The swap agent: runs in the cluster in place of a swapped Service's pods (global: the Service's selector points at
+ * it; personal: the developer's route sends their keyed requests to the agent's own Service), accepts the
+ * connections the cluster sends to the Service's target ports and carries them, multiplexed, through one tunnel to
+ * the devloop that holds the swap. It watches the swap's Lease: when devloop stops renewing it (killed, asleep,
+ * offline), the agent itself puts the Service's selector back (or removes the route) and deletes the Lease; the
+ * garbage collector then removes the agent and its permissions (they are owned by the Lease). Bundled alone:
+ * Node's built-ins only, plus the pure route functions of core/route/routes.ts.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -11,6 +13,8 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import { encodeFrame, dataFrames, FrameDecoder, FrameType, PING_INTERVAL_MS, SILENCE_LIMIT_MS, type Frame } from './protocol.js';
+import { serviceHost, withoutRouteTo, type VirtualService } from '../../route/routes.js';
+import type { SwapRoute } from '../lease.js';
 
 interface AgentConfig {
   namespace: string;
@@ -21,6 +25,8 @@ interface AgentConfig {
   secretSha256: Buffer;
   originalSelector: Record<string, string>;
   agentSelector: Record<string, string>;
+  /** A personal swap's route (the Service itself is left alone then). */
+  route?: SwapRoute;
   leaseCheckMs: number;
 }
 
@@ -40,6 +46,7 @@ function configFromEnv(): AgentConfig {
     secretSha256: Buffer.from(env('DEVLOOP_SWAP_SECRET_SHA256'), 'hex'),
     originalSelector: JSON.parse(env('DEVLOOP_SWAP_ORIGINAL_SELECTOR')) as Record<string, string>,
     agentSelector: JSON.parse(env('DEVLOOP_SWAP_AGENT_SELECTOR')) as Record<string, string>,
+    ...(process.env.DEVLOOP_SWAP_ROUTE ? { route: JSON.parse(process.env.DEVLOOP_SWAP_ROUTE) as SwapRoute } : {}),
     leaseCheckMs: Number(process.env.DEVLOOP_SWAP_LEASE_CHECK_MS ?? 1000),
   };
 }
@@ -235,8 +242,70 @@ async function watchLease(cfg: AgentConfig, api: Api): Promise<'expired' | 'dele
   }
 }
 
-/** Puts the Service's selector back (only if it still points at this agent), then deletes the Lease. */
+/**
+ * Removes a personal swap's route from its VirtualService (only while it still sends to this agent's Service), with
+ * optimistic concurrency: a peer's write in between makes it read again; the VirtualService devloop made only for
+ * routes goes with its last route.
+ */
+async function removeRoute(cfg: AgentConfig, api: Api, route: SwapRoute): Promise<void> {
+  const vsPath = `/apis/networking.istio.io/v1/namespaces/${cfg.namespace}/virtualservices/${route.virtualService}`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await api.request('GET', vsPath);
+      if (res.status === 404) return;
+      if (res.status !== 200) throw new Error(`GET VirtualService answered ${res.status}: ${res.body.slice(0, 200)}`);
+      const vs = JSON.parse(res.body) as VirtualService;
+      const next = withoutRouteTo(vs, route.key, serviceHost(route.destination, cfg.namespace));
+      if (next === undefined) {
+        log(`VirtualService ${route.virtualService} has no route of this swap: left as it is`);
+        return;
+      }
+      const write =
+        next === null
+          ? await api.request('DELETE', vsPath, { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { resourceVersion: vs.metadata.resourceVersion } })
+          : await api.request('PUT', vsPath, next);
+      if (write.status === 200 || write.status === 202 || write.status === 404) {
+        log(`removed the route ${route.key} for ${route.host} from VirtualService ${route.virtualService}`);
+        return;
+      }
+      // 409: someone wrote it meanwhile; read again.
+      if (write.status !== 409) throw new Error(`writing VirtualService answered ${write.status}: ${write.body.slice(0, 200)}`);
+    } catch (err) {
+      log(`removing the route (attempt ${attempt}): ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/**
+ * Undoes what the swap changed — the Service's selector (only if it still points at this agent), or a personal
+ * swap's route — then deletes the Lease.
+ */
 async function restore(cfg: AgentConfig, api: Api, deleteLease: boolean): Promise<void> {
+  if (cfg.route) await removeRoute(cfg, api, cfg.route);
+  else await restoreSelector(cfg, api);
+  if (!deleteLease) return;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await api.request('DELETE', `/apis/coordination.k8s.io/v1/namespaces/${cfg.namespace}/leases/${cfg.lease}`, {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        propagationPolicy: 'Background',
+      });
+      if (res.status === 200 || res.status === 202 || res.status === 404) {
+        log('deleted the lease: the agent and its permissions go with it');
+        return;
+      }
+      throw new Error(`DELETE Lease answered ${res.status}: ${res.body.slice(0, 200)}`);
+    } catch (err) {
+      log(`delete lease (attempt ${attempt}): ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/** Puts the Service's selector back, only if it still points at this agent. */
+async function restoreSelector(cfg: AgentConfig, api: Api): Promise<void> {
   const servicePath = `/api/v1/namespaces/${cfg.namespace}/services/${cfg.service}`;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -258,24 +327,6 @@ async function restore(cfg: AgentConfig, api: Api, deleteLease: boolean): Promis
       break;
     } catch (err) {
       log(`restore (attempt ${attempt}): ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  if (!deleteLease) return;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const res = await api.request('DELETE', `/apis/coordination.k8s.io/v1/namespaces/${cfg.namespace}/leases/${cfg.lease}`, {
-        kind: 'DeleteOptions',
-        apiVersion: 'v1',
-        propagationPolicy: 'Background',
-      });
-      if (res.status === 200 || res.status === 202 || res.status === 404) {
-        log('deleted the lease: the agent and its permissions go with it');
-        return;
-      }
-      throw new Error(`DELETE Lease answered ${res.status}: ${res.body.slice(0, 200)}`);
-    } catch (err) {
-      log(`delete lease (attempt ${attempt}): ${(err as Error).message}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -402,7 +453,7 @@ async function main(): Promise<void> {
   log(`agent for Service ${cfg.namespace}/${cfg.service}: ports ${cfg.ports.join(', ')}, control on 127.0.0.1:${cfg.controlPort}`);
 
   const end = await watchLease(cfg, api);
-  log(end === 'expired' ? 'the lease expired: devloop is gone, restoring' : 'the lease was deleted: the swap ended, making sure the Service is restored');
+  log(end === 'expired' ? 'the lease expired: devloop is gone, restoring' : `the lease was deleted: the swap ended, making sure ${cfg.route ? 'its route is gone' : 'the Service is restored'}`);
   active?.close();
   await restore(cfg, api, end === 'expired');
   // Stays until the garbage collector removes it with the Lease (exiting would only make the Deployment restart it).
