@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // Entry point: the compiled CLI lives in dist/ (built by `npm ci` through the prepare script).
-import { installCrashHandlers, main } from '../dist/cli/main.js';
+import nodeModule from 'node:module';
+
+// Node's on-disk compile cache, on before any of devloop's modules load, makes every later start cheaper (a no-op
+// where unsupported or disabled, e.g. NODE_DISABLE_COMPILE_CACHE=1).
+nodeModule.enableCompileCache?.();
+const { installCrashHandlers, main } = await import('../dist/cli/main.js');
 
 // A bug that escapes every handler still stops devloop cleanly (see cli/crash.ts).
 installCrashHandlers();

@@ -1,7 +1,7 @@
 /**
  * Benchmark of the shared cluster on the e2e cluster with istiod (remote target: registry, apply, rollout, routes).
  *
- *   npm run bench:shared [-- --services 30 --runs 3 --dir /tmp/devloop-bench-shared --keep]
+ *   npm run bench:shared [-- --services 30 --runs 3 --dir /tmp/devloop-bench-shared --project benchshared --builder classic --keep]
  *
  * A baseline of 30 gRPC services (proxyless xDS clients of istiod) deployed with `up --baseline`; then a developer
  * changes one service and runs `up --once`. Prints
@@ -26,11 +26,18 @@ const keep = flag('--keep');
 const infra = infraEnv();
 const istiod = infra.DEVLOOP_ISTIOD;
 if (!istiod) throw new Error('DEVLOOP_ISTIOD is not set by `infra.sh env`: istiod is not up (run npm run infra:up)');
-const project = 'benchshared';
-const baseline = 'benchshared-main';
-const full = 'benchshared-full';
+// The project's name names its namespaces and images (`--project` keeps concurrent runs on one cluster apart).
+const project = opt('--project', 'benchshared');
+const baseline = `${project}-main`;
+const full = `${project}-full`;
 const developer = 'alice';
-const env = { ...process.env, ...infra, NO_COLOR: '1', DOCKER_BUILDKIT: '0' };
+// devloop's own builder (BuildKit where the engine serves it) unless `--builder classic` asks for the classic one, for
+// both the baseline and the developer (their images then share the binary's layer).
+const builder = opt('--builder', 'default');
+if (builder !== 'default' && builder !== 'classic') throw new Error(`--builder must be "default" or "classic", not "${builder}"`);
+const env: NodeJS.ProcessEnv = { ...process.env, ...infra, NO_COLOR: '1' };
+if (builder === 'classic') env.DOCKER_BUILDKIT = '0';
+else delete env.DOCKER_BUILDKIT;
 
 const name = (i: number) => `svc-${String(i).padStart(2, '0')}`;
 
@@ -118,7 +125,12 @@ function generate(binary: string): void {
   commitAll(dir);
 }
 
-const timed = (cmd: string, argv: string[], extra: Record<string, string> = {}) => timedIn(cmd, argv, { cwd: dir, env: { ...env, ...extra } });
+/** Runs a command in the generated repository: its wall time, output, and the wall-clock times (ms since the epoch) it started and ended. */
+function timed(cmd: string, argv: string[], extra: Record<string, string> = {}): { ms: number; stdout: string; startedAt: number; endedAt: number } {
+  const startedAt = Date.now();
+  const r = timedIn(cmd, argv, { cwd: dir, env: { ...env, ...extra } });
+  return { ...r, startedAt, endedAt: startedAt + r.ms };
+}
 const kubectl = (...argv: string[]) => spawnSync('kubectl', argv, { env, encoding: 'utf8' });
 
 /** Every object in the namespace carrying devloop's developer label `dev`, plus routes naming `dev`. */
@@ -136,7 +148,8 @@ const binary = whoami();
 generate(binary);
 const hostBootstrap = path.join(dir, '..', 'devloop-bench-shared-bootstrap.json');
 writeFileSync(hostBootstrap, bootstrap({ name: 'bench-host', namespace: baseline, ip: istiod.replace(/:\d+$/, '') }));
-console.log(`generated ${SERVICES} services in ${dir}; deploying the baseline…`);
+const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+console.log(`generated ${SERVICES} services in ${dir}; builder: ${builder === 'classic' ? 'classic (DOCKER_BUILDKIT=0)' : "devloop's default"}; load average ${load()}; deploying the baseline…`);
 const base = timed('node', [cli, 'up', '--baseline', '--once'], { DEVLOOP_DEVELOPER: 'ci' });
 console.log(`baseline: up --baseline --once of ${SERVICES} services (builds, pushes, deploys): ${fmt(base.ms)}`);
 
@@ -150,7 +163,18 @@ for (let i = 0; i < Math.min(runs, 2); i++) {
 const svc = name(1);
 const nonce = Date.now().toString(36);
 const shared: number[] = [];
-const split = { before: [] as number[], build: [] as number[], push: [] as number[], rollout: [] as number[], route: [] as number[] };
+// The developer's run from its events: start-up (process start → run.started), plan and checks up to the build, the
+// build, the push, the deploy's checks and apply (pushed → applied), the rollout, the route, and the end (route → exit).
+const split = {
+  startup: [] as number[],
+  before: [] as number[],
+  build: [] as number[],
+  push: [] as number[],
+  apply: [] as number[],
+  rollout: [] as number[],
+  route: [] as number[],
+  end: [] as number[],
+};
 const propagation: number[] = [];
 let created: string[] = [];
 for (let i = 0; i < runs; i++) {
@@ -161,11 +185,14 @@ for (let i = 0; i < runs; i++) {
   shared.push(r.ms);
   const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; at: number; durationMs?: number });
   const at = (t: string) => events.find((e) => e.type === t)?.at ?? 0;
+  split.startup.push(at('run.started') - r.startedAt);
   split.before.push(at('build.started') - at('run.started'));
   split.build.push(events.find((e) => e.type === 'build.finished')?.durationMs ?? 0);
   split.push.push(at('deliver.finished') - at('deliver.started'));
+  split.apply.push(at('deploy.applied') - at('deliver.finished'));
   split.rollout.push(at('rollout.ready') - at('deploy.applied'));
   split.route.push(at('route.added') - at('rollout.ready'));
+  split.end.push(r.endedAt - at('route.added'));
   if (i === 0) created = objectsOf(developer);
   // The first keyed call answered by the fork: each call is a new xDS client, so it sees the routes as istiod has them.
   for (;;) {
@@ -184,10 +211,11 @@ console.log(`\nobjects created by the developer's up (one changed service of ${S
 for (const o of created) console.log(`  ${o}`);
 console.log(`up --once, one changed service, shared cluster: median ${fmt(median(shared))} over ${runs} runs`);
 console.log(
-  `  its split: start → first build ${fmt(median(split.before))}, build ${fmt(median(split.build))}, push ${fmt(median(split.push))}, apply → ready ${fmt(median(split.rollout))}, ready → route ${fmt(median(split.route))}`,
+  `  its split (medians): start-up ${fmt(median(split.startup))}, run start → first build ${fmt(median(split.before))}, build ${fmt(median(split.build))}, push ${fmt(median(split.push))}, pushed → applied ${fmt(median(split.apply))}, apply → ready ${fmt(median(split.rollout))}, ready → route ${fmt(median(split.route))}, route → exit ${fmt(median(split.end))}`,
 );
 console.log(`up --once, all ${SERVICES} services into a fresh namespace (images built): median ${fmt(median(fulls))} over ${fulls.length} runs`);
 console.log(`ratio: ${(median(fulls) / median(shared)).toFixed(1)}x (target >= 5x)`);
+console.log(`load average at the end (1, 5, 15 min): ${load()}`);
 console.log(`route propagation, up finished → first keyed request served by the fork: median ${fmt(median(propagation))}, max ${fmt(Math.max(...propagation))} (target <= 2 s)`);
 
 if (!keep) {

@@ -42,8 +42,24 @@ afterAll(async () => {
 });
 
 describe('DockerBuilder.prune', () => {
+  it('removes nothing when what it waits for (the deploy) does not succeed', async () => {
+    const failed = await new DockerBuilder().prune(owner, 'web', 2, [tags[1]!], Promise.resolve(false));
+    const refused = await new DockerBuilder().prune(owner, 'web', 2, [tags[1]!], Promise.reject(new Error('refused')));
+    expect([failed, refused]).toEqual([
+      { removed: [], kept: [] },
+      { removed: [], kept: [] },
+    ]);
+    expect((await docker.listImages({ filters: { reference: [`${repo}:*`] } })).flatMap((i) => i.RepoTags ?? []).sort()).toEqual([...tags, foreign].sort());
+  });
+
   it('keeps the newest, the protected, the used and the foreign images, and removes the rest', async () => {
-    const r = await new DockerBuilder().prune(owner, 'web', 2, [tags[1]!]);
+    // Listed at once, removed once the deploy it waits for succeeds.
+    let succeed: (ok: boolean) => void = () => undefined;
+    const pruning = new DockerBuilder().prune(owner, 'web', 2, [tags[1]!], new Promise<boolean>((resolve) => (succeed = resolve)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await docker.listImages({ filters: { reference: [`${repo}:*`] } })).flatMap((i) => i.RepoTags ?? []).sort()).toEqual([...tags, foreign].sort());
+    succeed(true);
+    const r = await pruning;
     expect(r.removed).toEqual([tags[2]]);
     expect(r.kept.sort()).toEqual([tags[0], tags[1], tags[3], tags[4]].sort());
     const present = (await docker.listImages({ filters: { reference: [`${repo}:*`] } })).flatMap((i) => i.RepoTags ?? []).sort();

@@ -17,8 +17,10 @@ export interface ImageBuilder {
   /**
    * Removes images devloop built (by its ownership labels) for one service of this owner, but the newest `keep` and
    * those in `protect`; an image a container still uses stays. Returns the references removed and those kept.
+   * With `when`, the images are looked up at once and removed only once `when` resolves true (nothing is removed
+   * when it resolves false or rejects): the lookup overlaps what the removal waits for.
    */
-  prune(owner: Owner, service: string, keep: number, protect: string[]): Promise<{ removed: string[]; kept: string[] }>;
+  prune(owner: Owner, service: string, keep: number, protect: string[], when?: Promise<boolean>): Promise<{ removed: string[]; kept: string[] }>;
 }
 
 /**
@@ -54,11 +56,16 @@ export class DockerBuilder implements ImageBuilder {
     }
   }
 
-  async prune(owner: Owner, service: string, keep: number, protect: string[]): Promise<{ removed: string[]; kept: string[] }> {
-    const docker = await this.docker();
+  async prune(owner: Owner, service: string, keep: number, protect: string[], when?: Promise<boolean>): Promise<{ removed: string[]; kept: string[] }> {
     const label = Object.entries(ownerLabels(owner, service)).map(([k, v]) => `${k}=${v}`);
     // Only images carrying devloop's labels for this project, developer and service: never one it did not build.
-    const images = (await docker.listImages({ filters: { label } })).sort((a, b) => b.Created - a.Created);
+    // (The engine takes a while to list its images, so the list is asked for while `when` is pending.)
+    const listed = this.docker().then((docker) => docker.listImages({ filters: { label } }));
+    const [list, go] = await Promise.allSettled([listed, when ?? Promise.resolve(true)]);
+    if (go.status === 'rejected' || !go.value) return { removed: [], kept: [] };
+    if (list.status === 'rejected') throw list.reason;
+    const docker = await this.docker();
+    const images = list.value.sort((a, b) => b.Created - a.Created);
     const removed: string[] = [];
     const kept: string[] = [];
     for (const [i, image] of images.entries()) {

@@ -217,15 +217,89 @@ async function currentRevision(
 
 const DEPLOYMENT_REVISION = 'deployment.kubernetes.io/revision';
 
+const WORKLOAD_RESOURCES: Record<string, string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' };
+
 /**
- * Waits until every workload of a service has rolled out, polling its status. Fails early when a new pod shows a
- * definitive problem (image pull, crash loop, container error), else at the timeout with the best diagnosis found.
+ * Wakes a rollout's wait as soon as one of its workloads changes (a watch on each, from the version last read), so a
+ * workload that becomes ready is seen at once rather than at the next poll. Only a shortcut: a watch that cannot be
+ * opened, or ends, leaves the wait to its polling.
+ */
+class WorkloadChanges {
+  private readonly watches: Promise<AbortController | undefined>[] = [];
+  private changed = false;
+  private wake: (() => void) | undefined;
+
+  constructor(kube: Kube, workloads: ReadonlyArray<{ ref: ObjectRef; namespace: string; resourceVersion: string | undefined }>) {
+    for (const { ref, namespace, resourceVersion } of workloads) {
+      const resource = WORKLOAD_RESOURCES[ref.kind];
+      if (!resource) continue;
+      const watch = new kube.lib.Watch(kube.config);
+      this.watches.push(
+        watch
+          .watch(
+            `/apis/apps/v1/namespaces/${namespace}/${resource}`,
+            { fieldSelector: `metadata.name=${ref.name}`, ...(resourceVersion ? { resourceVersion } : {}) },
+            () => this.poke(),
+            // Ended (or refused): polling alone goes on.
+            () => undefined,
+          )
+          // Not opened: polling alone goes on.
+          .catch(() => undefined),
+      );
+    }
+  }
+
+  private poke(): void {
+    this.changed = true;
+    this.wake?.();
+  }
+
+  /** Resolves when a workload changed since the last call, or after `ms`. */
+  next(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        this.changed = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+      if (this.changed) done();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.wake = undefined;
+    for (const abort of await Promise.all(this.watches)) abort?.abort();
+  }
+}
+
+/**
+ * Waits until every workload of a service has rolled out: reads their status when one of them changes (watched) and
+ * at least every `pollMs`. Fails early when a new pod shows a definitive problem (image pull, crash loop, container
+ * error), else at the timeout with the best diagnosis found.
  */
 export async function waitForRollout(kube: Kube, workloads: ObjectRef[], opts: RolloutOptions): Promise<RolloutResult> {
+  let changes: WorkloadChanges | undefined;
+  try {
+    return await pollRollout(kube, workloads, opts, (read) => (changes ??= new WorkloadChanges(kube, read)));
+  } finally {
+    await changes?.close();
+  }
+}
+
+async function pollRollout(
+  kube: Kube,
+  workloads: ObjectRef[],
+  opts: RolloutOptions,
+  watch: (read: { ref: ObjectRef; namespace: string; resourceVersion: string | undefined }[]) => WorkloadChanges,
+): Promise<RolloutResult> {
   const deadline = Date.now() + opts.timeoutMs;
   const pollMs = opts.pollMs ?? 250;
   let lastReport = '';
   for (;;) {
+    const read: { ref: ObjectRef; namespace: string; resourceVersion: string | undefined }[] = [];
     let ready = 0;
     let desired = 0;
     let allDone = true;
@@ -233,6 +307,7 @@ export async function waitForRollout(kube: Kube, workloads: ObjectRef[], opts: R
     let diagnosis: PodDiagnosis | undefined;
     for (const ref of workloads) {
       const w = await readWorkload(kube, ref, opts.namespace);
+      read.push({ ref, namespace: ref.namespace ?? opts.namespace, resourceVersion: w.metadata?.resourceVersion });
       const st = workloadStatus(ref.kind, w);
       ready += st.ready;
       desired += st.desired;
@@ -276,6 +351,7 @@ export async function waitForRollout(kube: Kube, workloads: ObjectRef[], opts: R
       return { ok: false, reason: d?.reason ?? 'Timeout', message: `${d?.message ?? message ?? 'not ready'} (gave up after ${Math.round(opts.timeoutMs / 1000)} s)` };
     }
     if (opts.signal?.aborted) return { ok: false, reason: 'Aborted', message: 'interrupted' };
-    await new Promise((r) => setTimeout(r, pollMs));
+    // Watched from the versions just read: a change after them ends the wait early.
+    await watch(read).next(pollMs);
   }
 }

@@ -126,12 +126,14 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
           fail(name);
           throw new Error('failed');
         }
+        const deployment = target.deploy(ctx, d, deployed.get(name), { timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.signal ? { signal: opts.signal } : {}) }, report);
         deployments.push(
-          target.deploy(ctx, d, deployed.get(name), { timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.signal ? { signal: opts.signal } : {}) }, report).then(async (ok) => {
+          deployment.then((ok) => {
             if (!ok) fail(name);
-            // Once the new version serves, older images of the service go (never the deployed one).
-            else await pruneImages(bus, builder, target, ctx, d, project.keepImages ?? DEFAULT_KEEP_IMAGES);
           }),
+          // Once the new version serves, older images of the service go (never the deployed one); they are looked
+          // up while it rolls out.
+          pruneImages(bus, builder, target, ctx, d, project.keepImages ?? DEFAULT_KEEP_IMAGES, deployment),
         );
       },
       (name, because) => {
@@ -159,11 +161,16 @@ export async function upOnce(bus: EngineBus, opts: UpOptions): Promise<UpResult>
 /** Images devloop built to keep per service when devloop.yaml does not say (`keepImages`). */
 export const DEFAULT_KEEP_IMAGES = 3;
 
-/** Removes older images of a service devloop built, locally and where the target keeps them; a failure only warns. */
-async function pruneImages(bus: EngineBus, builder: ImageBuilder, target: Target, ctx: TargetContext, d: Deployable, keep: number): Promise<void> {
+/**
+ * Once `deployed` resolves true, removes older images of a service devloop built, locally and where the target keeps
+ * them; nothing when the deploy failed. A failure only warns.
+ */
+async function pruneImages(bus: EngineBus, builder: ImageBuilder, target: Target, ctx: TargetContext, d: Deployable, keep: number, deployed: Promise<boolean>): Promise<void> {
   const name = d.service.name;
   try {
-    const local = await builder.prune({ project: ctx.project.name, developer: ctx.developer }, name, keep, [d.ref]);
+    const local = await builder.prune({ project: ctx.project.name, developer: ctx.developer }, name, keep, [d.ref], deployed);
+    // The deploy failed (or was refused, which the run reports): nothing was removed, and nothing goes from the target.
+    if (!(await deployed.catch(() => false))) return;
     if (local.removed.length) bus.emit({ type: 'images.pruned', service: name, where: 'local engine', images: local.removed });
     const remote = await target.pruneImages(repositoryOf(d.ref), local.kept.includes(d.ref) ? local.kept : [...local.kept, d.ref]);
     if (remote.length) bus.emit({ type: 'images.pruned', service: name, where: target.where, images: remote });

@@ -69,7 +69,7 @@ export class MeshRoutes {
     return this.holderOf(host, await this.list());
   }
 
-  private async holderOf(host: string, all: VirtualService[]): Promise<string> {
+  private holderOf(host: string, all: VirtualService[]): string {
     const names = hostNames(host, this.namespace);
     const routing = all.filter((vs) => vs.spec.hosts?.some((h) => names.has(h)));
     const foreign = routing.find((vs) => vs.metadata.labels?.[MANAGED_BY] !== MANAGED_BY_VALUE);
@@ -81,11 +81,13 @@ export class MeshRoutes {
     return routing[0]?.metadata.name ?? `devloop-route-${host}`;
   }
 
-  /** Throws ForeignVirtualService when a VirtualService devloop did not make routes one of the hosts. */
-  async checkHosts(hosts: ReadonlyArray<string>): Promise<void> {
-    if (hosts.length === 0) return;
+  /**
+   * The VirtualServices as they are now, read once: `holderOf(host)` names the one that holds (or will hold) the
+   * host's routes, and throws ForeignVirtualService when one devloop did not make routes it.
+   */
+  async holders(): Promise<{ holderOf(host: string): string }> {
     const all = await this.list();
-    for (const h of hosts) await this.holderOf(h, all);
+    return { holderOf: (host) => this.holderOf(host, all) };
   }
 
   /** Adds (or renews) the developer's route for each host, until `expires`. */
@@ -93,7 +95,7 @@ export class MeshRoutes {
     if (routes.length === 0) return;
     const all = await this.list();
     for (const r of routes) {
-      const name = await this.holderOf(r.host, all);
+      const name = this.holderOf(r.host, all);
       await this.put(name, r.host, developer, developer, r.fork, expires);
     }
   }

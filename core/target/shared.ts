@@ -179,18 +179,22 @@ export class SharedClusterTarget extends KubernetesTarget {
 
   override async deploy(ctx: TargetContext, d: Deployable, previous: Deployed | undefined, opts: DeployOptions, report: Reporter): Promise<boolean> {
     const name = d.service.name;
-    const base = (await this.baselineRecords(ctx)).get(name)?.version;
+    const mesh = this.routesFor(ctx);
+    // What the baseline runs now, which hosts it has a Service for, and who routes them: read at once (all read-only).
+    const [records, hosts, holders] = await Promise.all([this.baselineRecords(ctx), this.existingHosts(hostRoutes(d)), mesh.holders()]);
+    const base = records.get(name)?.version;
     if (base === d.version) {
       // The baseline runs this version: the developer's fork (if any) goes, its routes first.
       await this.unfork(ctx, d, report, 'the baseline runs this version');
       report({ type: 'service.baseline', service: name, version: d.version, namespace: this.baseline });
       return true;
     }
-    const routes = await this.existingHosts(hostRoutes(d), report, name);
-    // A VirtualService that is not devloop's routes the host: refused before the fork is applied (nothing half-done).
-    const mesh = this.routesFor(ctx);
+    // A route to a host without a Service stalls new clients (istioctl analyze IST0101): no route then.
+    for (const r of hosts.missing) report({ type: 'warning', service: name, message: `the baseline has no Service ${r.host}: no route; reach the fork as ${r.fork}` });
+    const routes = hosts.existing;
     report({ type: 'service.forked', service: name, version: d.version, baselineVersion: base ?? null, namespace: this.baseline });
-    await mesh.checkHosts(routes.map((r) => r.host));
+    // A VirtualService that is not devloop's routes the host: refused before the fork is applied (nothing half-done).
+    for (const r of routes) holders.holderOf(r.host);
     for (const r of routes) {
       for (const c of this.callers.get(r.host) ?? []) {
         if (!c.propagates) {
@@ -203,11 +207,14 @@ export class SharedClusterTarget extends KubernetesTarget {
       }
     }
     // The lease first: a fork that exists is always covered by one, so it expires even if this run dies.
-    await renewLease(this.kube, this.baseline, owner(ctx), this.leaseSeconds);
+    const renewedAt = Date.now();
+    let expires = await renewLease(this.kube, this.baseline, owner(ctx), this.leaseSeconds);
     if (!(await super.deploy(ctx, d, previous, opts, report))) return false;
     // Only a ready fork gets a route (a route to a Service without ready pods stalls the keyed requests).
     try {
-      const expires = await renewLease(this.kube, this.baseline, owner(ctx), this.leaseSeconds);
+      // The route lives as long as the lease: renewed again first when the rollout took a good part of it (as often
+      // as a running loop renews it), else the lease just taken still has nearly all of its time.
+      if (Date.now() - renewedAt >= renewEveryMs(this.leaseSeconds)) expires = await renewLease(this.kube, this.baseline, owner(ctx), this.leaseSeconds);
       await mesh.add(ctx.developer, routes, expires);
     } catch (err) {
       if (err instanceof UserError) throw err;
@@ -219,20 +226,20 @@ export class SharedClusterTarget extends KubernetesTarget {
     return true;
   }
 
-  /** Routes whose baseline Service exists; a fork of a Service the baseline lacks is reached by its own name. */
-  private async existingHosts(routes: HostRoute[], report: Reporter, service: string): Promise<HostRoute[]> {
-    const out: HostRoute[] = [];
-    for (const r of routes) {
-      try {
-        await this.kube.core.readNamespacedService({ name: r.host, namespace: this.baseline });
-        out.push(r);
-      } catch (err) {
-        if (!isNotFound(err)) throw kubeCallFailed(`read Service ${this.baseline}/${r.host}`, err);
-        // A route to a host without a Service stalls new clients (istioctl analyze IST0101): no route then.
-        report({ type: 'warning', service, message: `the baseline has no Service ${r.host}: no route; reach the fork as ${r.fork}` });
-      }
-    }
-    return out;
+  /** The routes whose baseline Service exists, and those whose Service the baseline lacks (the fork is reached by its own name). */
+  private async existingHosts(routes: HostRoute[]): Promise<{ existing: HostRoute[]; missing: HostRoute[] }> {
+    const found = await Promise.all(
+      routes.map((r) =>
+        this.kube.core.readNamespacedService({ name: r.host, namespace: this.baseline }).then(
+          () => true,
+          (err: unknown) => {
+            if (!isNotFound(err)) throw kubeCallFailed(`read Service ${this.baseline}/${r.host}`, err);
+            return false;
+          },
+        ),
+      ),
+    );
+    return { existing: routes.filter((_, i) => found[i]), missing: routes.filter((_, i) => !found[i]) };
   }
 
   /** Removes the developer's fork of one service: its routes first (a route must never point at a missing Service). */

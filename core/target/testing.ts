@@ -335,7 +335,8 @@ export class ScriptedBuilder implements ImageBuilder {
 
   async ensureReachable(): Promise<void> {}
 
-  async prune(_owner: unknown, service: string, keep: number, protect: string[]): Promise<{ removed: string[]; kept: string[] }> {
+  async prune(_owner: unknown, service: string, keep: number, protect: string[], when?: Promise<boolean>): Promise<{ removed: string[]; kept: string[] }> {
+    if (when && !(await when.catch(() => false))) return { removed: [], kept: [] };
     const mine = [...this.built].filter((r) => r.includes(`/${service}:`)).reverse();
     const kept = mine.filter((r, i) => i < keep || protect.includes(r));
     const removed = mine.filter((r) => !kept.includes(r));
