@@ -136,12 +136,13 @@ export async function openBuildSession(
   server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     // A call the daemon resets (it cancelled the build) ends here; a transfer it cut short reports that itself.
     stream.on('error', () => undefined);
-    const call = serve(stream, String(headers[':path'] ?? ''), metadataOf(rawHeaders)).catch((err: unknown) => {
-      // Answering failed (the daemon left): the build, which owns the session, reports how it ended.
-      failure ??= err as Error;
-    });
+    const call: Promise<void> = serve(stream, String(headers[':path'] ?? ''), metadataOf(rawHeaders))
+      .catch((err: unknown) => {
+        // Answering failed (the daemon left): the build, which owns the session, reports how it ended.
+        failure ??= err as Error;
+      })
+      .finally(() => calls.delete(call));
     calls.add(call);
-    void call.finally(() => calls.delete(call));
   });
   // The connection's own failures end the session; the build that uses it sees them as the daemon's.
   server.on('sessionError', () => undefined);

@@ -122,8 +122,13 @@ export class TreeProbe {
 
   /** `git ls-files --stage` output (LS_FILES_ARGS), started once. */
   staged(): Promise<string | null> {
+    this.startStagedRead();
+    return this.stagedRead!;
+  }
+
+  /** Starts `git ls-files --stage` early; whoever needs it awaits it through staged(). */
+  private startStagedRead(): void {
     this.stagedRead ??= readGit(this.root, LS_FILES_ARGS);
-    return this.stagedRead;
   }
 
   private async readState(slot: SlotName): Promise<TreeState | null> {
@@ -134,7 +139,8 @@ export class TreeProbe {
     if (!facts.head || !facts.gitDir) return null;
     const indexDigest = digestOfIndex(path.join(facts.gitDir, 'index'));
     const cached = readCacheFile<TreeSlot | PlanSlot>(facts.gitDir, slot);
-    if (cached?.index !== indexDigest) void this.staged();
+    // The index changed since the cache was written: the full path will need the staged files, so start reading.
+    if (cached?.index !== indexDigest) this.startStagedRead();
     const config = readFileSync(this.configFile);
     const status = await this.status;
     if (status === null) return null;
