@@ -9,7 +9,7 @@ export const DOCKER_API_VERSION = process.env.DOCKER_API_VERSION ? `v${process.e
 
 let client: Dockerode | undefined;
 
-/** The build's one-module bundle of dockerode (scripts/bundle-docker-client.mjs; package.json "imports"). */
+/** The build's one-module bundle of dockerode (scripts/bundle-vendor.mjs; package.json "imports"). */
 const BUNDLED_CLIENT = '#docker-client';
 
 /** dockerode: the bundle, which loads in half the time; without a build (sources run by the test runner), the package. */

@@ -24,7 +24,7 @@ export function kubeconfigFiles(): string[] {
 
 let clientLibrary: Promise<typeof k8s> | undefined;
 
-/** The build's one-module bundle of @kubernetes/client-node (scripts/bundle-kube-client.mjs; package.json "imports"). */
+/** The build's one-module bundle of @kubernetes/client-node (scripts/bundle-vendor.mjs; package.json "imports"). */
 const BUNDLED_CLIENT = '#kube-client';
 
 /**

@@ -33,7 +33,7 @@ export async function detectSource(abs: string): Promise<ManifestSource> {
 
 let yamlLoad: Promise<typeof import('yaml')> | undefined;
 
-/** The build's one-module bundle of `yaml` (scripts/bundle-yaml.mjs; package.json "imports"), else the package. */
+/** The build's one-module bundle of `yaml` (scripts/bundle-vendor.mjs; package.json "imports"), else the package. */
 function yamlLibrary(): Promise<typeof import('yaml')> {
   const bundled = '#yaml'; // a variable: resolved at run time only (sources run by the test runner have no build)
   yamlLoad ??= (import(bundled) as Promise<typeof import('yaml')>).catch((err: unknown) => {
